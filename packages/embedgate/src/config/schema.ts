@@ -1,0 +1,168 @@
+// The gateway's configuration contract: a zod schema that validates the YAML file and fills in defaults.
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const SIGNING_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+] as const;
+export const ROLE_PRESETS = ['generic', 'auth0', 'keycloak', 'entra', 'okta', 'cognito'] as const;
+
+const httpUrl = z.url({
+  protocol: /^https?$/,
+  error: (issue) => (issue.input === undefined ? 'is required' : 'must be an http(s) URL'),
+});
+
+const origin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'must be an origin such as https://app.example.com (scheme, host and optional port; no path or trailing slash)');
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:4180')
+  .refine((value) => {
+    const port = Number(value.slice(value.lastIndexOf(':') + 1));
+    return port >= 0 && port <= 65535;
+  }, 'port must be between 0 and 65535');
+
+const cidr = z.string().refine((value) => {
+  const [address, bits, extra] = value.split('/');
+  if (extra !== undefined || !address || !isIP(address)) return false;
+  if (bits === undefined) return true;
+  const max = isIP(address) === 4 ? 32 : 128;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= max;
+}, 'must be an IP address or CIDR range such as 10.0.0.0/8')
+  .refine((value) => !/\/0$/.test(value), 'trusting every address (/0) would let any client forge X-Forwarded-* headers');
+
+/** A path glob: `*` is one segment, `**` any depth. */
+const pathGlob = z.string().regex(/^\/[^?#\s]*$/, 'must be an absolute path glob starting with "/" (no query or fragment)');
+
+const nonEmpty = z.array(z.string().min(1)).min(1);
+
+export interface RuleInput {
+  authenticated?: boolean | undefined;
+  roles?: string[] | undefined;
+  scopes?: string[] | undefined;
+  users?: string[] | undefined;
+  emails?: string[] | undefined;
+  email_domains?: string[] | undefined;
+  email_verified?: boolean | undefined;
+  claims?: Record<string, string | number | boolean | Array<string | number | boolean>> | undefined;
+  any?: RuleInput[] | undefined;
+  all?: RuleInput[] | undefined;
+  not?: RuleInput | undefined;
+}
+
+const claimValue = z.union([z.string(), z.number(), z.boolean()]);
+const emailDomain = z.string().regex(/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain such as example.com, or *.example.com for its subdomains');
+
+export const ruleSchema: z.ZodType<RuleInput> = z.lazy(() => z.strictObject({
+  authenticated: z.literal(true).optional(),
+  roles: nonEmpty.optional(),
+  scopes: nonEmpty.optional(),
+  users: nonEmpty.optional(),
+  emails: nonEmpty.optional(),
+  email_domains: z.array(emailDomain).min(1).optional(),
+  email_verified: z.boolean().optional(),
+  claims: z.record(z.string().min(1), z.union([claimValue, z.array(claimValue).min(1)])).optional(),
+  any: z.array(ruleSchema).min(1).optional(),
+  all: z.array(ruleSchema).min(1).optional(),
+  not: ruleSchema.optional(),
+}).refine((rule) => Object.values(rule).some((v) => v !== undefined), 'a rule needs at least one criterion (roles, scopes, users, emails, email_domains, email_verified, claims, authenticated, any, all or not)'));
+
+const issuerSchema = z.strictObject({
+  issuer: httpUrl,
+  audiences: nonEmpty,
+  algorithms: z.array(z.enum(SIGNING_ALGORITHMS, {
+    error: `must be one of ${SIGNING_ALGORITHMS.join(', ')} (HMAC and "none" are never accepted)`,
+  })).min(1).default(['RS256', 'PS256', 'ES256', 'EdDSA']),
+  preset: z.enum(ROLE_PRESETS).default('generic'),
+  roles_claim: z.string().min(1).optional(),
+  keycloak_client: z.string().min(1).optional(),
+  require_typ: z.string().min(1).optional(),
+  jwks_uri: httpUrl.optional(),
+  leeway_seconds: z.number().int().min(0).max(300).default(30),
+  jwks_cache_seconds: z.number().int().min(1).max(86400).default(600),
+  jwks_refetch_cooldown_seconds: z.number().min(0).max(3600).default(30),
+  http_timeout_ms: z.number().int().min(100).max(60000).default(5000),
+});
+
+const dashSchema = z.strictObject({
+  callbacks: z.array(z.strictObject({
+    output: z.string().min(1),
+    allow: ruleSchema.optional(),
+    deny: ruleSchema.optional(),
+  }).refine((cb) => cb.allow !== undefined || cb.deny !== undefined, 'a callback rule needs allow or deny')).default([]),
+  max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+});
+
+const routeSchema = z.strictObject({
+  paths: z.array(pathGlob).min(1),
+  methods: z.array(z.string().regex(/^[A-Z]+$/, 'must be an upper-case HTTP method')).min(1).optional(),
+  allow: ruleSchema.optional(),
+  deny: ruleSchema.optional(),
+}).refine((route) => route.allow !== undefined || route.deny !== undefined, 'a route needs allow or deny');
+
+const appSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, "-" or "_"'),
+  prefix: z.string().regex(/^\/([A-Za-z0-9._~-]+\/)*$/, 'must start and end with "/", e.g. /sales/'),
+  upstream: httpUrl,
+  strip_prefix: z.boolean().default(false),
+  allow: ruleSchema,
+  deny: ruleSchema.optional(),
+  public: z.array(pathGlob).default([]),
+  routes: z.array(routeSchema).default([]),
+  dash: dashSchema.optional(),
+  forward_authorization: z.boolean().default(false),
+  websockets: z.boolean().default(true),
+  connect_timeout_ms: z.number().int().min(100).max(120000).default(5000),
+  response_timeout_ms: z.number().int().min(100).max(3600000).default(60000),
+});
+
+export const configSchema = z.strictObject({
+  listen: hostPort.default('127.0.0.1:4180'),
+  public_url: httpUrl,
+  data_dir: z.string().min(1).default('./data'),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  access_log: z.boolean().default(true),
+  trusted_proxies: z.array(cidr).default([]),
+  max_token_bytes: z.number().int().min(1024).max(65536).default(8192),
+  verified_token_cache_size: z.number().int().min(0).max(1_000_000).default(10000),
+  issuers: z.array(issuerSchema).min(1),
+  embed: z.strictObject({ allowed_origins: z.array(origin).default([]) }).default({ allowed_origins: [] }),
+  assertion: z.strictObject({
+    key_file: z.string().min(1).optional(),
+    ttl_seconds: z.number().int().min(5).max(3600).default(60),
+  }).default({ ttl_seconds: 60 }),
+  apps: z.array(appSchema).min(1),
+  // Read by `embedgate idp`; the gateway leaves it alone so both can share one file.
+  idp: z.unknown().optional(),
+}).superRefine((config, ctx) => {
+  const prefixes = new Map<string, number>();
+  const names = new Map<string, number>();
+  config.apps.forEach((app, i) => {
+    if (prefixes.has(app.prefix)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'prefix'], message: `duplicates the prefix of apps[${prefixes.get(app.prefix)}]` });
+    if (names.has(app.name)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'name'], message: `duplicates the name of apps[${names.get(app.name)}]` });
+    if (app.prefix.startsWith('/_embedgate/') || app.prefix === '/_embedgate/') ctx.addIssue({ code: 'custom', path: ['apps', i, 'prefix'], message: '/_embedgate/ is reserved for the gateway' });
+    prefixes.set(app.prefix, i);
+    names.set(app.name, i);
+    app.public.forEach((glob, j) => {
+      if (!glob.startsWith(app.prefix)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'public', j], message: `must lie under the app's prefix ${app.prefix}` });
+    });
+    app.routes.forEach((route, j) => route.paths.forEach((glob, k) => {
+      if (!glob.startsWith(app.prefix)) ctx.addIssue({ code: 'custom', path: ['apps', i, 'routes', j, 'paths', k], message: `must lie under the app's prefix ${app.prefix}` });
+    }));
+  });
+  const issuers = new Set<string>();
+  config.issuers.forEach((issuer, i) => {
+    if (issuers.has(issuer.issuer)) ctx.addIssue({ code: 'custom', path: ['issuers', i, 'issuer'], message: 'is configured twice' });
+    issuers.add(issuer.issuer);
+  });
+  if (new URL(config.public_url).pathname !== '/') ctx.addIssue({ code: 'custom', path: ['public_url'], message: 'must be an origin with no path, e.g. https://gw.example.com' });
+});
+
+export type GatewayConfig = z.output<typeof configSchema>;
+export type IssuerConfig = GatewayConfig['issuers'][number];
+export type AppConfig = GatewayConfig['apps'][number];

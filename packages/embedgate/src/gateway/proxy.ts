@@ -1,0 +1,96 @@
+// Streams an HTTP request to its upstream over a keep-alive pool and streams the response back.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Pool } from 'undici';
+import type { Logger } from 'pino';
+import { forwardableResponseHeaders, type HeaderMap } from '../http/headers.js';
+import type { Denial } from '../http/respond.js';
+import type { GatewayMetrics } from '../ops/metrics.js';
+import type { MountedApp } from './apps.js';
+
+export interface ProxyRequest {
+  app: MountedApp;
+  path: string;
+  headers: HeaderMap;
+  /** A buffered body (already inspected), or undefined to stream the incoming request. */
+  body: Buffer | undefined;
+  requestId: string;
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+/** Maps an undici failure before the response started to the answer the caller gets. */
+export function upstreamFailure(error: unknown): Denial {
+  const code = (error as { code?: string }).code ?? '';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+    return { status: 504, error: 'upstream_timeout', message: 'The app did not answer in time.' };
+  }
+  return { status: 502, error: 'upstream_unavailable', message: 'The app cannot be reached right now.' };
+}
+
+export class UpstreamProxy {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger) {}
+
+  private pool(app: MountedApp): Pool {
+    let pool = this.pools.get(app.config.name);
+    if (pool === undefined) {
+      pool = new Pool(app.origin, {
+        connections: 256,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        connectTimeout: app.config.connect_timeout_ms,
+        headersTimeout: app.config.response_timeout_ms,
+        bodyTimeout: app.config.response_timeout_ms,
+      });
+      this.pools.set(app.config.name, pool);
+    }
+    return pool;
+  }
+
+  /** Resolves when the response is fully sent; returns a denial if the upstream failed before answering. */
+  async forward(req: IncomingMessage, res: ServerResponse, request: ProxyRequest): Promise<Denial | undefined> {
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    const started = process.hrtime.bigint();
+    let response;
+    try {
+      const body = request.body ?? (hasBody(req) ? req : null);
+      if (request.body !== undefined) request.headers['content-length'] = String(request.body.length);
+      response = await this.pool(request.app).request({
+        path: request.path,
+        method: req.method as string,
+        headers: request.headers,
+        body,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      res.off('close', onClose);
+      if (abort.signal.aborted) return undefined;
+      this.logger.warn({ reqId: request.requestId, app: request.app.config.name, err: (error as { code?: string }).code ?? 'error' }, 'upstream request failed');
+      return upstreamFailure(error);
+    }
+    this.metrics.upstreamLatency.observe({ app: request.app.config.name }, Number(process.hrtime.bigint() - started) / 1e9);
+    const headers = forwardableResponseHeaders(response.headers);
+    headers['x-request-id'] = request.requestId;
+    res.writeHead(response.statusCode, headers);
+    try {
+      await pipeline(response.body, res);
+    } catch {
+      // The caller went away or the upstream broke mid-body; the socket is already torn down.
+    } finally {
+      res.off('close', onClose);
+    }
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((pool) => pool.destroy()));
+  }
+}

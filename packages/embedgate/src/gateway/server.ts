@@ -1,0 +1,245 @@
+// The gateway: an HTTP server that authenticates, authorizes and proxies every request to its app.
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/schema.js';
+import { duplicatedSingleton } from '../http/headers.js';
+import { normalizeTarget } from '../http/path.js';
+import { sendDenial, type Denial } from '../http/respond.js';
+import { AssertionSigner } from '../identity/assertion.js';
+import type { Identity } from '../identity/identity.js';
+import { createLogger } from '../ops/logger.js';
+import { GatewayMetrics } from '../ops/metrics.js';
+import { parseDashOutputs } from '../policy/dash.js';
+import { TokenVerifier } from '../tokens/verifier.js';
+import { AccessControl, type AuditContext } from './access.js';
+import { AppTable, type MountedApp } from './apps.js';
+import { readBody } from './body.js';
+import { TrustedProxies, type ClientAddress } from './client-address.js';
+import { serveOperational } from './endpoints.js';
+import { forwardAuth } from './forward-auth.js';
+import { UpstreamProxy } from './proxy.js';
+import { upstreamHeaders } from './upstream-headers.js';
+import { refuseUpgrade, WebSocketProxy } from './websocket.js';
+
+export interface GatewayOptions {
+  logger?: Logger;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+export class Gateway {
+  readonly server: Server;
+  readonly metrics = new GatewayMetrics();
+  readonly logger: Logger;
+  private readonly verifier: TokenVerifier;
+  private readonly access: AccessControl;
+  private readonly apps: AppTable;
+  private readonly proxies: TrustedProxies;
+  private readonly upstream: UpstreamProxy;
+  private readonly websockets: WebSocketProxy;
+  private readonly allowedOrigins: Set<string>;
+
+  private constructor(readonly config: GatewayConfig, private readonly assertions: AssertionSigner, logger: Logger) {
+    this.logger = logger;
+    this.verifier = new TokenVerifier({
+      issuers: config.issuers,
+      maxTokenBytes: config.max_token_bytes,
+      cacheSize: config.verified_token_cache_size,
+      logger,
+      onFetch: (issuer, kind, result) => this.metrics.idpFetches.inc({ issuer, kind, result }),
+    });
+    this.access = new AccessControl(this.verifier, this.metrics, logger);
+    this.apps = new AppTable(config.apps);
+    this.proxies = new TrustedProxies(config.trusted_proxies);
+    this.upstream = new UpstreamProxy(this.metrics, logger);
+    this.websockets = new WebSocketProxy(this.metrics, logger);
+    this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
+    this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+      this.handle(req, res).catch((error: unknown) => this.fail(res, error));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.handleUpgrade(req, socket, head).catch((error: unknown) => {
+        this.logger.error({ err: (error as Error).message }, 'upgrade handling failed');
+        refuseUpgrade(socket, { status: 500, error: 'internal_error', message: 'The gateway failed to handle this request.' });
+      });
+    });
+  }
+
+  static async create(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+    const logger = options.logger ?? createLogger(config.log_level);
+    const keyFile = resolve(config.assertion.key_file ?? resolve(config.data_dir, 'assertion-key.json'));
+    const assertions = await AssertionSigner.create(keyFile, config.public_url, config.assertion.ttl_seconds);
+    return new Gateway(config, assertions, logger);
+  }
+
+  /** Starts listening on `listen` (or the given port) and starts loading issuer keys in the background. */
+  async listen(): Promise<{ url: string; port: number }> {
+    this.verifier.start();
+    const separator = this.config.listen.lastIndexOf(':');
+    const host = this.config.listen.slice(0, separator).replace(/^\[|\]$/g, '');
+    const port = Number(this.config.listen.slice(separator + 1));
+    await new Promise<void>((resolveListen, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolveListen();
+      });
+    });
+    const address = this.server.address() as AddressInfo;
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    this.logger.info({ listen: `${shownHost}:${address.port}`, apps: this.config.apps.map((a) => a.prefix) }, 'embedgate gateway listening');
+    return { url: `http://${shownHost}:${address.port}`, port: address.port };
+  }
+
+  async close(): Promise<void> {
+    this.verifier.stop();
+    this.websockets.close();
+    this.server.closeAllConnections();
+    await new Promise<void>((done) => this.server.close(() => done()));
+    await this.upstream.close();
+  }
+
+  get ready(): boolean {
+    return this.verifier.ready;
+  }
+
+  private fail(res: ServerResponse, error: unknown): void {
+    this.logger.error({ err: (error as Error).message }, 'request handling failed');
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ error: 'internal_error', message: 'The gateway failed to handle this request.' }));
+    } else {
+      res.destroy();
+    }
+  }
+
+  private deny(req: IncomingMessage, res: ServerResponse, denial: Denial, context: AuditContext, app?: MountedApp, identity?: Identity): void {
+    this.access.audit(denial, context, app?.config.name, identity);
+    this.metrics.requests.inc({ app: app?.config.name ?? '-', outcome: denial.status === 401 ? 'unauthenticated' : denial.status === 403 ? 'forbidden' : 'rejected' });
+    sendDenial(req, res, denial, context.requestId);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const requestId = requestIdOf(req);
+    const client = this.proxies.resolve(req);
+    const method = req.method ?? 'GET';
+    const context: AuditContext = { requestId, ip: client.ip, method, path: '' };
+    res.once('finish', () => this.accessLog(req, res, context, started));
+
+    const duplicate = duplicatedSingleton(req.rawHeaders);
+    if (duplicate !== undefined) {
+      return this.deny(req, res, { status: 400, error: 'duplicate_header', message: `The ${duplicate} header may appear only once.` }, context);
+    }
+    const target = normalizeTarget(req.url ?? '');
+    if (!target.ok) {
+      return this.deny(req, res, { status: target.reason === 'uri_too_long' ? 414 : 400, error: target.reason, message: `The request path was refused: ${target.detail}.` }, context);
+    }
+    context.path = target.path;
+    if (await serveOperational(target.path, res, { verifier: this.verifier, metrics: this.metrics, assertions: this.assertions })) return;
+    if (target.path === '/_embedgate/auth') {
+      return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
+    }
+    if (target.path.startsWith('/_embedgate/')) {
+      return this.deny(req, res, { status: 404, error: 'not_found', message: 'There is no such gateway endpoint.' }, context);
+    }
+
+    const match = this.apps.match(target.path);
+    if (match.kind === 'none') {
+      return this.deny(req, res, { status: 404, error: 'no_app', message: 'No app is mounted at this path.' }, context);
+    }
+    if (match.kind === 'redirect') {
+      res.writeHead(308, { location: `${match.location}${target.query}`, 'cache-control': 'no-store' });
+      res.end();
+      return;
+    }
+    const { app } = match;
+    const decision = await this.access.decide(req, app, target.path, method);
+    if (decision.kind === 'deny') return this.deny(req, res, decision.denial, context, app, decision.identity);
+
+    let body: Buffer | undefined;
+    if (decision.kind === 'allow' && app.policy.inspectsCallback(target.path, method)) {
+      const inspected = await this.inspectCallback(req, app, decision.identity);
+      if ('denial' in inspected) return this.deny(req, res, inspected.denial, context, app, decision.identity);
+      body = inspected.body;
+    }
+    const identity = decision.kind === 'allow' ? decision.identity : undefined;
+    const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
+      identity && await this.assertions.assertionFor(identity, app.config.name));
+    this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
+    const failure = await this.upstream.forward(req, res, {
+      app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
+    });
+    if (failure !== undefined) sendDenial(req, res, failure, requestId);
+  }
+
+  /** Reads a Dash callback body and checks every output it names against the callback rules. */
+  private async inspectCallback(req: IncomingMessage, app: MountedApp, identity: Identity): Promise<{ body: Buffer } | { denial: Denial }> {
+    if (req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity') {
+      return { denial: { status: 415, error: 'unsupported_content_encoding', message: 'Callback requests must not be compressed.' } };
+    }
+    const read = await readBody(req, app.policy.dashMaxBodyBytes);
+    if (!read.ok) {
+      return read.tooLarge
+        ? { denial: { status: 413, error: 'body_too_large', message: 'The callback request is larger than this app allows.' } }
+        : { denial: { status: 400, error: 'incomplete_body', message: 'The request body could not be read.' } };
+    }
+    const parsed = parseDashOutputs(read.body);
+    if (!parsed.ok) return { denial: { status: 400, error: 'malformed_callback', message: `The Dash callback request is malformed: ${parsed.detail}.` } };
+    const denial = app.policy.authorizeOutputs(identity, parsed.outputs);
+    return denial === undefined ? { body: read.body } : { denial };
+  }
+
+  private async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = requestIdOf(req);
+    const client = this.proxies.resolve(req);
+    const context: AuditContext = { requestId, ip: client.ip, method: 'WEBSOCKET', path: '' };
+    const refuse = (denial: Denial, app?: MountedApp, identity?: Identity): void => {
+      this.access.audit(denial, context, app?.config.name, identity);
+      refuseUpgrade(socket, denial);
+    };
+    const target = normalizeTarget(req.url ?? '');
+    if (!target.ok) return refuse({ status: 400, error: target.reason, message: `The request path was refused: ${target.detail}.` });
+    context.path = target.path;
+    if (duplicatedSingleton(req.rawHeaders) !== undefined) return refuse({ status: 400, error: 'duplicate_header', message: 'A header that may appear once appears twice.' });
+    const match = this.apps.match(target.path);
+    if (match.kind !== 'app' || !match.app.config.websockets) return refuse({ status: 404, error: 'no_app', message: 'No WebSocket app is mounted at this path.' });
+    const { app } = match;
+    const origin = req.headers.origin;
+    if (origin !== undefined && !this.allowedOrigins.has(origin)) {
+      return refuse({ status: 403, error: 'origin_not_allowed', message: 'WebSocket connections from this origin are not allowed.' }, app);
+    }
+    const decision = await this.access.decide(req, app, target.path, 'GET');
+    if (decision.kind === 'deny') return refuse(decision.denial, app, decision.identity);
+    const identity = decision.kind === 'allow' ? decision.identity : undefined;
+    const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
+      identity && await this.assertions.assertionFor(identity, app.config.name));
+    this.websockets.forward(req, socket, head, {
+      app, path: AppTable.upstreamPath(app, target.path, target.query), headers, expiresAt: identity?.expiresAt,
+    });
+  }
+
+  private accessLog(req: IncomingMessage, res: ServerResponse, context: AuditContext, started: bigint): void {
+    if (!this.config.access_log) return;
+    this.logger.info({
+      reqId: context.requestId,
+      method: context.method,
+      path: context.path,
+      status: res.statusCode,
+      ms: Number(process.hrtime.bigint() - started) / 1e6,
+      ip: context.ip,
+    }, 'request');
+    void req;
+  }
+}
+
+export type { ClientAddress };

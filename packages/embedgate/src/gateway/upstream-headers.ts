@@ -1,0 +1,38 @@
+// Builds the header set an upstream receives: the caller's safe headers plus the gateway's identity headers.
+import type { IncomingMessage } from 'node:http';
+import { forwardableRequestHeaders, type HeaderMap } from '../http/headers.js';
+import type { Identity } from '../identity/identity.js';
+import type { ClientAddress } from './client-address.js';
+
+/** Header values must be visible ASCII; anything else is percent-encoded so it cannot split a header. */
+function headerSafe(value: string): string {
+  return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
+}
+
+export function upstreamHeaders(
+  req: IncomingMessage,
+  client: ClientAddress,
+  requestId: string,
+  forwardAuthorization: boolean,
+  identity: Identity | undefined,
+  assertion: string | undefined,
+): HeaderMap {
+  const headers = forwardableRequestHeaders(req.headers, forwardAuthorization);
+  headers['x-forwarded-for'] = client.forwardedFor;
+  headers['x-forwarded-proto'] = client.proto;
+  if (client.host !== '') headers['x-forwarded-host'] = client.host;
+  headers['x-request-id'] = requestId;
+  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion));
+  return headers;
+}
+
+/** The identity headers the gateway sets: user, email, groups and the signed assertion. */
+export function identityHeaders(identity: Identity, assertion: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    'x-forwarded-user': headerSafe(identity.subject),
+    'x-forwarded-groups': headerSafe([...identity.roles].join(',')),
+  };
+  if (identity.email !== undefined) headers['x-forwarded-email'] = headerSafe(identity.email);
+  if (assertion !== undefined) headers['x-embedgate-assertion'] = assertion;
+  return headers;
+}

@@ -1,0 +1,130 @@
+// Proxies an authorized WebSocket upgrade to the upstream and closes it when the caller's token expires.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import type { HeaderMap } from '../http/headers.js';
+import { rawDenial, type Denial } from '../http/respond.js';
+import type { GatewayMetrics } from '../ops/metrics.js';
+import type { MountedApp } from './apps.js';
+
+/** Headers the ws client generates itself for the upstream handshake. */
+const HANDSHAKE_HEADERS = ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol'];
+/** Close codes that may not be sent in a close frame (RFC 6455 §7.4.1). */
+const RESERVED_CLOSE_CODES = new Set([1004, 1005, 1006, 1015]);
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export const POLICY_VIOLATION = 1008;
+
+function relayableCode(code: number): number {
+  if (RESERVED_CLOSE_CODES.has(code) || code < 1000 || code >= 5000) return 1000;
+  return code;
+}
+
+export function refuseUpgrade(socket: Duplex, denial: Denial): void {
+  if (socket.writable) socket.end(rawDenial(denial));
+  socket.destroy();
+}
+
+export interface UpgradeRequest {
+  app: MountedApp;
+  path: string;
+  headers: HeaderMap;
+  /** Seconds since the epoch when the credential ends; the socket is closed then. */
+  expiresAt: number | undefined;
+}
+
+export class WebSocketProxy {
+  private readonly server = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    handleProtocols: (_offered, req) => (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol || false,
+  });
+
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger) {}
+
+  forward(req: IncomingMessage, socket: Duplex, head: Buffer, upgrade: UpgradeRequest): void {
+    const { app } = upgrade;
+    const headers: HeaderMap = { ...upgrade.headers };
+    for (const name of HANDSHAKE_HEADERS) delete headers[name];
+    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+    const target = `${app.origin.replace(/^http/, 'ws')}${upgrade.path}`;
+    const upstream = new WebSocket(target, offered, {
+      headers: headers as Record<string, string>,
+      handshakeTimeout: app.config.connect_timeout_ms,
+      perMessageDeflate: false,
+      followRedirects: false,
+    });
+    let accepted = false;
+    const onEarlyClose = (): void => {
+      if (!accepted) upstream.terminate();
+    };
+    socket.once('close', onEarlyClose);
+    socket.on('error', () => undefined);
+
+    upstream.once('unexpected-response', (_request, response) => {
+      response.resume();
+      socket.off('close', onEarlyClose);
+      refuseUpgrade(socket, { status: 502, error: 'upstream_refused_websocket', message: `The app refused the WebSocket (HTTP ${response.statusCode}).` });
+      upstream.terminate();
+    });
+    upstream.once('error', (error) => {
+      if (accepted) return;
+      socket.off('close', onEarlyClose);
+      this.logger.warn({ app: app.config.name, err: (error as { code?: string }).code ?? error.message }, 'upstream WebSocket failed');
+      refuseUpgrade(socket, { status: 502, error: 'upstream_unavailable', message: 'The app cannot be reached right now.' });
+    });
+    upstream.once('open', () => {
+      accepted = true;
+      socket.off('close', onEarlyClose);
+      (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol = upstream.protocol;
+      this.server.handleUpgrade(req, socket, head, (client) => this.relay(client, upstream, upgrade));
+    });
+  }
+
+  private relay(client: WebSocket, upstream: WebSocket, upgrade: UpgradeRequest): void {
+    const app = upgrade.app.config.name;
+    let ended = false;
+    const end = (reason: string): void => {
+      if (ended) return;
+      ended = true;
+      this.metrics.websockets.inc({ app, end: reason });
+    };
+    client.on('message', (data: RawData, isBinary) => {
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
+    });
+    upstream.on('message', (data: RawData, isBinary) => {
+      if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
+    });
+    client.on('close', (code, reason) => {
+      end('client');
+      if (upstream.readyState === WebSocket.OPEN) upstream.close(relayableCode(code), reason);
+      else upstream.terminate();
+      clearTimeout(timer);
+    });
+    upstream.on('close', (code, reason) => {
+      end('upstream');
+      if (client.readyState === WebSocket.OPEN) client.close(relayableCode(code), reason);
+      clearTimeout(timer);
+    });
+    client.on('error', () => client.terminate());
+    upstream.on('error', () => upstream.terminate());
+
+    let timer: NodeJS.Timeout | undefined;
+    if (upgrade.expiresAt !== undefined) {
+      const delay = Math.max(0, Math.min(upgrade.expiresAt * 1000 - Date.now(), MAX_TIMER_MS));
+      timer = setTimeout(() => {
+        end('expired');
+        client.close(POLICY_VIOLATION, 'credential expired');
+        upstream.close(1000, 'credential expired');
+      }, delay);
+      timer.unref();
+    }
+  }
+
+  /** Ends every proxied socket, for shutdown. */
+  close(): void {
+    for (const client of this.server.clients) client.terminate();
+    this.server.close();
+  }
+}

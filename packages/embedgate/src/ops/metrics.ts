@@ -1,0 +1,41 @@
+// Prometheus metrics for one gateway instance, on its own registry.
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'embedgate_requests_total',
+    help: 'Requests handled, by app and outcome (proxied, public, unauthenticated, forbidden, rejected, error)',
+    labelNames: ['app', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'embedgate_auth_failures_total',
+    help: 'Authentication and authorization failures, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly idpFetches = new Counter({
+    name: 'embedgate_jwks_fetches_total',
+    help: 'Discovery and JWKS fetches, by issuer, kind and result',
+    labelNames: ['issuer', 'kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamLatency = new Histogram({
+    name: 'embedgate_upstream_duration_seconds',
+    help: 'Time from sending a request upstream to receiving its response headers',
+    labelNames: ['app'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly websockets = new Counter({
+    name: 'embedgate_websocket_sessions_total',
+    help: 'Proxied WebSocket sessions, by app and how they ended',
+    labelNames: ['app', 'end'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'embedgate_' });
+  }
+}

@@ -1,0 +1,192 @@
+// Verifies bearer JWTs from the configured issuers: algorithms from config, keys only from each issuer's JWKS.
+import { errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import type { Logger } from 'pino';
+import type { IssuerConfig } from '../config/schema.js';
+import type { Identity } from '../identity/identity.js';
+import { readScopes, rolesReader } from '../identity/roles.js';
+import { IdpUnavailableError, TokenError, type TokenFailure } from './errors.js';
+import { IssuerKeys } from './issuer-keys.js';
+import { VerifiedTokenCache } from './verified-cache.js';
+
+export interface VerifierOptions {
+  issuers: IssuerConfig[];
+  maxTokenBytes: number;
+  cacheSize: number;
+  logger: Logger;
+  onFetch?: (issuer: string, kind: 'discovery' | 'jwks', outcome: 'ok' | 'error') => void;
+}
+
+interface TrustedIssuer {
+  config: IssuerConfig;
+  keys: IssuerKeys;
+  roles: (claims: JWTPayload) => string[];
+}
+
+/** Header parameters that point at keys outside the issuer's JWKS; a token carrying one is refused. */
+const KEY_REFERENCE_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
+/** JWT kinds that are never access tokens (logout tokens, security events, ID tokens typed as such). */
+const NON_ACCESS_TYPES = new Set(['application/logout+jwt', 'application/secevent+jwt', 'application/id_token+jwt']);
+const JWT_SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+function reject(reason: TokenFailure, message: string): never {
+  throw new TokenError(reason, message);
+}
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    return reject('malformed_token', `the token ${what} is not base64url JSON`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) reject('malformed_token', `the token ${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function normalizedTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.includes('/') ? lower : `application/${lower}`;
+}
+
+function isNumericDate(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value < 1e11;
+}
+
+function translateJoseError(error: unknown): TokenError {
+  if (error instanceof TokenError) return error;
+  if (error instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'JWT Expired: the access token has expired');
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    switch (error.claim) {
+      case 'iss': return new TokenError('invalid_issuer', 'the token issuer is not accepted');
+      case 'aud': return new TokenError('invalid_audience', 'the token is not meant for this gateway');
+      case 'nbf': return new TokenError('token_not_yet_valid', 'the token is not valid yet');
+      case 'typ': return new TokenError('invalid_token_type', 'the token is not an access token');
+      case 'exp': case 'iat': return new TokenError(error.reason === 'missing' ? 'missing_claim' : 'invalid_time_claim', `the token has a missing or invalid "${error.claim}" claim`);
+      default: return new TokenError('missing_claim', `the token has a missing or invalid "${error.claim}" claim`);
+    }
+  }
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('invalid_signature', 'the token signature is invalid');
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('algorithm_not_allowed', 'the token algorithm is not allowed');
+  if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return new TokenError('unknown_key', 'no signing key of the issuer matches the token');
+  }
+  if (error instanceof joseErrors.JOSENotSupported) return new TokenError('unsupported_header', 'the token uses an unsupported header or algorithm');
+  if (error instanceof TypeError && /modulusLength|2048/.test(error.message)) return new TokenError('weak_key', 'the signing key is too weak');
+  return new TokenError('invalid_token', 'the token is invalid');
+}
+
+export class TokenVerifier {
+  private readonly issuers = new Map<string, TrustedIssuer>();
+  private readonly cache: VerifiedTokenCache;
+
+  constructor(private readonly options: VerifierOptions) {
+    this.cache = new VerifiedTokenCache(options.cacheSize);
+    for (const config of options.issuers) {
+      const keys = new IssuerKeys({
+        issuer: config.issuer,
+        jwksUri: config.jwks_uri,
+        timeoutMs: config.http_timeout_ms,
+        cacheSeconds: config.jwks_cache_seconds,
+        cooldownSeconds: config.jwks_refetch_cooldown_seconds,
+        logger: options.logger,
+        onFetch: (kind, outcome) => options.onFetch?.(config.issuer, kind, outcome),
+        onKeysRemoved: () => this.cache.dropIssuer(config.issuer),
+      });
+      this.issuers.set(config.issuer, { config, keys, roles: rolesReader(config) });
+    }
+  }
+
+  start(): void {
+    for (const issuer of this.issuers.values()) issuer.keys.start();
+  }
+
+  stop(): void {
+    for (const issuer of this.issuers.values()) issuer.keys.stop();
+  }
+
+  /** Per-issuer readiness for /readyz. */
+  readiness(): Array<{ issuer: string; ready: boolean; error?: string }> {
+    return [...this.issuers.values()].map(({ config, keys }) => ({
+      issuer: config.issuer,
+      ready: keys.ready,
+      ...(keys.ready || keys.lastError === undefined ? {} : { error: keys.lastError }),
+    }));
+  }
+
+  get ready(): boolean {
+    return [...this.issuers.values()].every((issuer) => issuer.keys.ready);
+  }
+
+  /** Returns the caller's identity or throws TokenError (401) / IdpUnavailableError (503). */
+  async verify(token: string): Promise<Identity> {
+    const now = Math.floor(Date.now() / 1000);
+    const cached = this.cache.get(token, now);
+    if (cached !== undefined) return cached;
+
+    if (token.length > this.options.maxTokenBytes) reject('token_too_large', 'the token is too large');
+    const segments = token.split('.');
+    if (segments.length === 5) reject('unsupported_token_format', 'encrypted tokens (JWE) are not accepted');
+    if (segments.length !== 3 || !segments.every((s) => JWT_SEGMENT.test(s))) {
+      reject('malformed_token', 'the token is not a signed JWT');
+    }
+    const header = decodeSegment(segments[0] as string, 'header') as ProtectedHeaderParameters;
+    const payload = decodeSegment(segments[1] as string, 'payload');
+
+    for (const name of KEY_REFERENCE_HEADERS) {
+      if (header[name] !== undefined) reject('untrusted_key_reference', `the token header carries "${name}", which is never trusted`);
+    }
+    if (typeof header.kid === 'string' && (header.kid.length > 256 || !/^[\x20-\x7e]+$/.test(header.kid))) {
+      reject('unknown_key', 'no signing key of the issuer matches the token');
+    }
+    if (header.kid !== undefined && typeof header.kid !== 'string') reject('malformed_token', 'the token "kid" is not a string');
+    if (typeof header.typ === 'string' && NON_ACCESS_TYPES.has(normalizedTyp(header.typ))) {
+      reject('invalid_token_type', 'the token is not an access token');
+    }
+    if (payload.events !== undefined) reject('invalid_token_type', 'the token is not an access token');
+
+    const trusted = typeof payload.iss === 'string' ? this.issuers.get(payload.iss) : undefined;
+    if (trusted === undefined) reject('unknown_issuer', 'the token issuer is not trusted');
+    const { config } = trusted;
+    if (typeof header.alg !== 'string' || !(config.algorithms as string[]).includes(header.alg)) {
+      reject('algorithm_not_allowed', 'the token algorithm is not allowed');
+    }
+    for (const claim of ['exp', 'nbf', 'iat'] as const) {
+      if (payload[claim] !== undefined && !isNumericDate(payload[claim])) reject('invalid_time_claim', `the token "${claim}" claim is not a valid date`);
+    }
+    if (typeof payload.iat === 'number' && payload.iat > now + config.leeway_seconds) {
+      reject('invalid_time_claim', 'the token was issued in the future');
+    }
+    if (config.preset === 'keycloak' && typeof payload.typ === 'string' && payload.typ !== 'Bearer') {
+      reject('invalid_token_type', 'the token is not an access token');
+    }
+
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(token, trusted.keys.getKey, {
+        issuer: config.issuer,
+        audience: config.audiences,
+        algorithms: config.algorithms,
+        clockTolerance: config.leeway_seconds,
+        requiredClaims: ['exp'],
+        ...(config.require_typ === undefined ? {} : { typ: config.require_typ }),
+      }));
+    } catch (error) {
+      if (error instanceof IdpUnavailableError) throw error;
+      throw translateJoseError(error);
+    }
+
+    const identity: Identity = {
+      issuer: config.issuer,
+      subject: typeof claims.sub === 'string' ? claims.sub : '',
+      email: typeof claims.email === 'string' ? claims.email : undefined,
+      emailVerified: typeof claims.email_verified === 'boolean' ? claims.email_verified : undefined,
+      roles: new Set(trusted.roles(claims)),
+      scopes: new Set(readScopes(claims)),
+      claims,
+      expiresAt: claims.exp as number,
+    };
+    if (identity.subject === '') reject('missing_claim', 'the token has no "sub" claim');
+    this.cache.set(token, identity);
+    return identity;
+  }
+}
