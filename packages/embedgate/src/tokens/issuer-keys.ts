@@ -19,8 +19,10 @@ export interface IssuerKeysOptions {
 
 const SIGNING_KEY_TYPES = new Set(['RSA', 'EC', 'OKP']);
 const MAX_RETRY_DELAY_MS = 30_000;
-/** While no keys are known, a request may trigger a fetch at most this often. */
+/** While no keys are known, a request may trigger a fetch at most this often… */
 const NOT_READY_RETRY_MS = 1000;
+/** …and waits at most this long for it before answering 503. */
+const NOT_READY_WAIT_MS = 1000;
 
 /** Keeps the members a signature could be checked with; unparseable or foreign entries are ignored. */
 function usableKeys(document: Record<string, unknown>): JWK[] {
@@ -141,7 +143,12 @@ export class IssuerKeys {
   /** Key resolver for jose's jwtVerify: only keys from this issuer's JWKS, never from token headers. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     if (this.keySet === undefined) {
-      await this.tryRefresh(NOT_READY_RETRY_MS);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.tryRefresh(NOT_READY_RETRY_MS),
+        new Promise((resolve) => { timer = setTimeout(resolve, NOT_READY_WAIT_MS); }),
+      ]);
+      clearTimeout(timer);
       if (this.keySet === undefined) {
         throw new IdpUnavailableError(this.options.issuer, `signing keys of ${this.options.issuer} are not available`);
       }
