@@ -1,4 +1,4 @@
-// Path globs for public paths and routes: `*` matches one segment, `**` any depth; nothing else is special.
+// Path globs for public paths and routes: `*` matches one non-empty segment, `**` any depth; nothing else is special.
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -12,7 +12,7 @@ export function compileGlob(glob: string): RegExp {
       source += '.*';
       i += 1;
     } else if (glob[i] === '*') {
-      source += '[^/]*';
+      source += '[^/]+';
     } else {
       source += escapeRegExp(glob[i] as string);
     }
