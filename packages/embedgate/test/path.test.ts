@@ -13,10 +13,8 @@ describe('normalizeTarget: accepted targets', () => {
     ['/%61dmin', '/admin', ''],
     ['/sales/%7Euser/%2d%2E%5f', '/sales/~user/-._', ''],
     ['/a%20b', '/a%20b', ''],
-    ['/a%3fb', '/a%3Fb', ''],
+    ['/100%25', '/100%25', ''],
     ['/%c3%a9t%c3%a9', '/%C3%A9t%C3%A9', ''],
-    ['/foo/secret%23/bar', '/foo/secret%23/bar', '', 74],
-    ['/%252e%252e/admin', '/%252e%252e/admin', '', 75],
     ['/ADMIN', '/ADMIN', '', 75],
     ['/admin%20', '/admin%20', '', 75],
     ['//admin', '/admin', '', 75],
@@ -46,6 +44,12 @@ describe('normalizeTarget: accepted targets', () => {
 
 describe('normalizeTarget: refused targets', () => {
   const refused: Array<[string, 'invalid_path' | 'ambiguous_path' | 'uri_too_long']> = [
+    // encoded "#" and "?" would end the path for an upstream that decodes first (case 74); double encoding
+    // becomes ".." for an upstream that decodes twice (case 75)
+    ['/foo/secret%23/bar', 'ambiguous_path'],
+    ['/a%3fb', 'ambiguous_path'],
+    ['/%252e%252e/admin', 'ambiguous_path'],
+    ['/a%252Fb', 'ambiguous_path'],
     // encoded "/", "\", NUL, control characters and ";"
     ['/public%2F..%2Fadmin', 'ambiguous_path'],
     ['/a%2fb', 'ambiguous_path'],

@@ -173,7 +173,12 @@ describe('upstream failures', () => {
     assert.ok(Date.now() - started < SLOW_DELAY_MS / 2, `took ${Date.now() - started} ms`);
   });
 
-  it.todo('keep-alive: sequential requests share one upstream connection (the upstream fixture does not count TCP connections)');
+  it('keeps upstream connections alive: sequential requests share one connection', async () => {
+    await gw.fetch('/app/warm', { token: analyst });
+    const before = upstream.tcpConnections;
+    for (let i = 0; i < 10; i++) assert.equal((await gw.fetch(`/app/page-${i}`, { token: analyst })).status, 200);
+    assert.equal(upstream.tcpConnections, before, 'no new upstream connection for 10 sequential requests');
+  });
 });
 
 describe('gateway answers', () => {

@@ -70,7 +70,7 @@ async function errorOf(response: Response): Promise<string> {
   return ((await response.json()) as { error: string }).error;
 }
 
-/** How often a header occurs in a raw header list, comparing names the way the gateway folds them. */
+/** Every value of a header in a raw header list, matching names the way the gateway folds them. */
 function occurrences(rawHeaders: readonly string[], canonicalName: string): string[] {
   const values: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
-import { duplicatedSingleton } from '../http/headers.js';
+import { rawHeaderProblem } from '../http/headers.js';
 import { normalizeTarget } from '../http/path.js';
 import { sendDenial, type Denial } from '../http/respond.js';
 import { AssertionSigner } from '../identity/assertion.js';
@@ -136,9 +136,9 @@ export class Gateway {
     const context: AuditContext = { requestId, ip: client.ip, method, path: '' };
     res.once('finish', () => this.accessLog(req, res, context, started));
 
-    const duplicate = duplicatedSingleton(req.rawHeaders);
-    if (duplicate !== undefined) {
-      return this.deny(req, res, { status: 400, error: 'duplicate_header', message: `The ${duplicate} header may appear only once.` }, context);
+    const headerProblem = rawHeaderProblem(req.rawHeaders);
+    if (headerProblem !== undefined) {
+      return this.deny(req, res, { status: 400, ...headerProblem }, context);
     }
     const target = normalizeTarget(req.url ?? '');
     if (!target.ok) {
@@ -210,7 +210,8 @@ export class Gateway {
     const target = normalizeTarget(req.url ?? '');
     if (!target.ok) return refuse({ status: 400, error: target.reason, message: `The request path was refused: ${target.detail}.` });
     context.path = target.path;
-    if (duplicatedSingleton(req.rawHeaders) !== undefined) return refuse({ status: 400, error: 'duplicate_header', message: 'A header that may appear once appears twice.' });
+    const headerProblem = rawHeaderProblem(req.rawHeaders);
+    if (headerProblem !== undefined) return refuse({ status: 400, ...headerProblem });
     const match = this.apps.match(target.path);
     if (match.kind !== 'app' || !match.app.config.websockets) return refuse({ status: 404, error: 'no_app', message: 'No WebSocket app is mounted at this path.' });
     const { app } = match;

@@ -74,13 +74,19 @@ export function forwardableResponseHeaders(headers: Record<string, string | stri
 /** Headers that must appear at most once; a second copy makes the request ambiguous (400). */
 const SINGLETON_HEADERS = new Set(['host', 'authorization', 'content-length', 'x-forwarded-host', 'x-forwarded-uri', 'x-forwarded-proto']);
 
-/** Returns the first singleton header that occurs more than once in the raw header list, if any. */
-export function duplicatedSingleton(rawHeaders: string[]): string | undefined {
+const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/;
+
+/**
+ * Finds what makes a raw header list ambiguous: a singleton header sent twice, or a value with bytes
+ * outside visible ASCII (obs-text), which proxies and apps decode differently.
+ */
+export function rawHeaderProblem(rawHeaders: string[]): { error: 'duplicate_header' | 'invalid_header'; message: string } | undefined {
   const seen = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
+    if (!VISIBLE_ASCII.test(rawHeaders[i + 1] as string)) return { error: 'invalid_header', message: `The ${name} header has characters outside visible ASCII.` };
     if (!SINGLETON_HEADERS.has(name)) continue;
-    if (seen.has(name)) return name;
+    if (seen.has(name)) return { error: 'duplicate_header', message: `The ${name} header may appear only once.` };
     seen.add(name);
   }
   return undefined;

@@ -9,6 +9,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 // Characters allowed raw in a path (RFC 3986 pchar and "/"), minus ";" which some servers treat as a
 // parameter separator (`/admin;x=y` is `/admin` to Tomcat or Jetty but not to us).
 const RAW_PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,=:@/%]*$/;
+/** Decoded, these end a path or split it: "/" and "\\" separate segments, ";" starts parameters, "#" and "?" end it. */
+const AMBIGUOUS_WHEN_DECODED = new Set(['/', '\\', ';', '#', '?']);
 
 function fail(reason: 'invalid_path' | 'ambiguous_path' | 'uri_too_long', detail: string): NormalizedTarget {
   return { ok: false, reason, detail };
@@ -16,8 +18,8 @@ function fail(reason: 'invalid_path' | 'ambiguous_path' | 'uri_too_long', detail
 
 /**
  * Normalizes a request target (origin-form). Unreserved characters are decoded, other escapes are kept
- * in upper case, repeated slashes collapse; anything a server could read two ways (encoded "/" or "\",
- * NUL, dot segments, ";", a raw "#" or "\") is refused rather than guessed.
+ * in upper case, repeated slashes collapse; anything a server could read two ways (encoded "/", "\", "#",
+ * "?" or ";", double encoding, NUL, dot segments, a raw "#", ";" or "\") is refused rather than guessed.
  */
 export function normalizeTarget(target: string): NormalizedTarget {
   if (target.length > MAX_TARGET_LENGTH) return fail('uri_too_long', 'the request target is too long');
@@ -42,8 +44,11 @@ export function normalizeTarget(target: string): NormalizedTarget {
       if (!/^[0-9A-Fa-f]{2}$/.test(hex)) return fail('invalid_path', 'the path has a malformed percent-escape');
       const code = parseInt(hex, 16);
       const char = String.fromCharCode(code);
-      if (code < 0x20 || code === 0x7f || char === '/' || char === '\\' || char === ';') {
-        return fail('ambiguous_path', 'the path has an encoded slash, backslash, semicolon or control character');
+      if (code < 0x20 || code === 0x7f || AMBIGUOUS_WHEN_DECODED.has(char)) {
+        return fail('ambiguous_path', 'the path has an encoded character that servers read differently');
+      }
+      if (char === '%' && /^[0-9A-Fa-f]{2}$/.test(rawPath.slice(i + 3, i + 5))) {
+        return fail('ambiguous_path', 'the path is percent-encoded twice');
       }
       out += UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
       i += 2;

@@ -52,6 +52,12 @@ function isNumericDate(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value < 1e11;
 }
 
+/** Booleans as sent; "true"/"false" strings as some IdPs (Cognito) send them; anything else counts as unverified. */
+function readEmailVerified(value: unknown): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  return value === 'true';
+}
+
 function translateJoseError(error: unknown): TokenError {
   if (error instanceof TokenError) return error;
   if (error instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'JWT Expired: the access token has expired');
@@ -179,7 +185,7 @@ export class TokenVerifier {
       issuer: config.issuer,
       subject: typeof claims.sub === 'string' ? claims.sub : '',
       email: typeof claims.email === 'string' ? claims.email : undefined,
-      emailVerified: typeof claims.email_verified === 'boolean' ? claims.email_verified : undefined,
+      emailVerified: readEmailVerified(claims.email_verified),
       roles: new Set(trusted.roles(claims)),
       scopes: new Set(readScopes(claims)),
       claims,

@@ -28,6 +28,8 @@ export interface Upstream {
   clear(): void;
   /** WebSocket connections currently open. */
   readonly wsConnections: number;
+  /** TCP connections accepted since start (keep-alive reuse keeps this low). */
+  readonly tcpConnections: number;
   readonly wsHandshakes: readonly RecordedHandshake[];
   close(): Promise<void>;
 }
@@ -48,6 +50,10 @@ export async function startUpstream(listenPort = 0): Promise<Upstream> {
       respond(req, res, recorded.body);
     }, () => res.destroy()); // the client aborted while sending its body
   });
+  let tcpConnections = 0;
+  server.on('connection', () => {
+    tcpConnections += 1;
+  });
   server.on('upgrade', (req, socket, head) => {
     wsHandshakes.push({ url: req.url ?? '', headers: req.headers });
     wss.handleUpgrade(req, socket, head, echo);
@@ -67,6 +73,9 @@ export async function startUpstream(listenPort = 0): Promise<Upstream> {
     },
     get wsConnections() {
       return wss.clients.size;
+    },
+    get tcpConnections() {
+      return tcpConnections;
     },
     wsHandshakes,
     close: async () => {
