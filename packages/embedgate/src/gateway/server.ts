@@ -18,7 +18,7 @@ import { TokenVerifier } from '../tokens/verifier.js';
 import { AccessControl, type AuditContext } from './access.js';
 import { AppTable, type MountedApp } from './apps.js';
 import { readBody } from './body.js';
-import { TrustedProxies, type ClientAddress } from './client-address.js';
+import { TrustedProxies } from './client-address.js';
 import { serveOperational } from './endpoints.js';
 import { forwardAuth } from './forward-auth.js';
 import { UpstreamProxy } from './proxy.js';
@@ -134,7 +134,7 @@ export class Gateway {
     const client = this.proxies.resolve(req);
     const method = req.method ?? 'GET';
     const context: AuditContext = { requestId, ip: client.ip, method, path: '' };
-    res.once('finish', () => this.accessLog(req, res, context, started));
+    res.once('finish', () => this.accessLog(res, context, started));
 
     const headerProblem = rawHeaderProblem(req.rawHeaders);
     if (headerProblem !== undefined) {
@@ -229,7 +229,7 @@ export class Gateway {
     });
   }
 
-  private accessLog(req: IncomingMessage, res: ServerResponse, context: AuditContext, started: bigint): void {
+  private accessLog(res: ServerResponse, context: AuditContext, started: bigint): void {
     if (!this.config.access_log) return;
     this.logger.info({
       reqId: context.requestId,
@@ -239,8 +239,5 @@ export class Gateway {
       ms: Number(process.hrtime.bigint() - started) / 1e6,
       ip: context.ip,
     }, 'request');
-    void req;
   }
 }
-
-export type { ClientAddress };

@@ -53,6 +53,11 @@ export class IssuerKeys {
     return this.keySet !== undefined;
   }
 
+  /** True once the keys are older than `jwks_cache_seconds`: verdicts made with them must be re-checked. */
+  stale(nowMs: number): boolean {
+    return nowMs - this.fetchedAt > this.options.cacheSeconds * 1000;
+  }
+
   /** Starts loading keys in the background and keeps retrying, with backoff, until it succeeds. */
   start(): void {
     void this.backgroundLoad();
@@ -153,8 +158,8 @@ export class IssuerKeys {
         throw new IdpUnavailableError(this.options.issuer, `signing keys of ${this.options.issuer} are not available`);
       }
     }
-    if (Date.now() - this.fetchedAt > this.options.cacheSeconds * 1000) {
-      await this.tryRefresh(this.options.cooldownSeconds * 1000);
+    if (this.stale(Date.now())) {
+      await this.tryRefresh(Math.min(this.options.cacheSeconds, this.options.cooldownSeconds) * 1000);
     }
     try {
       return await (this.keySet as JWTVerifyGetKey)(header, token);

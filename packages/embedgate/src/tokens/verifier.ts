@@ -125,9 +125,12 @@ export class TokenVerifier {
 
   /** Returns the caller's identity or throws TokenError (401) / IdpUnavailableError (503). */
   async verify(token: string): Promise<Identity> {
-    const now = Math.floor(Date.now() / 1000);
+    const nowMs = Date.now();
+    const now = Math.floor(nowMs / 1000);
     const cached = this.cache.get(token, now);
-    if (cached !== undefined) return cached;
+    // A verdict is reused only while the keys it was made with are fresh; past the JWKS TTL the token is
+    // verified again, which refreshes the keys and catches a withdrawn key.
+    if (cached !== undefined && !this.issuers.get(cached.issuer)?.keys.stale(nowMs)) return cached;
 
     if (token.length > this.options.maxTokenBytes) reject('token_too_large', 'the token is too large');
     const segments = token.split('.');
