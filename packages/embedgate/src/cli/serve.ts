@@ -9,6 +9,8 @@ const USAGE = `Usage: embedgate serve --config FILE
 Runs the gateway described by FILE (YAML; \${ENV} references are expanded).
 Exit codes: 2 for an invalid configuration, 1 when the gateway cannot start (e.g. the port is taken).`;
 
+const SHUTDOWN_DRAIN_MS = 10_000;
+
 export async function serveCommand(args: string[]): Promise<number> {
   const options = parseConfigOption(args, USAGE);
   if (!options.ok) return options.exitCode;
@@ -33,7 +35,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  gateway.logger.info('shutting down');
-  await gateway.close();
+  gateway.logger.info('shutting down: finishing requests in flight (at most 10 s)');
+  await gateway.close(SHUTDOWN_DRAIN_MS);
   return 0;
 }

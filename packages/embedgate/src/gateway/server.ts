@@ -100,11 +100,18 @@ export class Gateway {
     return { url: `http://${shownHost}:${address.port}`, port: address.port };
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `drainMs`, then cuts what is
+   * left (WebSockets are closed at once with 1001 "going away").
+   */
+  async close(drainMs = 0): Promise<void> {
     this.verifier.stop();
     this.websockets.close();
-    this.server.closeAllConnections();
-    await new Promise<void>((done) => this.server.close(() => done()));
+    const closed = new Promise<void>((done) => this.server.close(() => done()));
+    this.server.closeIdleConnections();
+    const deadline = setTimeout(() => this.server.closeAllConnections(), drainMs);
+    await closed;
+    clearTimeout(deadline);
     await this.upstream.close();
   }
 

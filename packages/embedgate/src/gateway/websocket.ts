@@ -15,10 +15,24 @@ const RESERVED_CLOSE_CODES = new Set([1004, 1005, 1006, 1015]);
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const POLICY_VIOLATION = 1008;
+const GOING_AWAY = 1001;
+/** A side whose peer has this much unsent data is paused until the peer catches up. */
+const HIGH_WATER_BYTES = 1024 * 1024;
 
 function relayableCode(code: number): number {
   if (RESERVED_CLOSE_CODES.has(code) || code < 1000 || code >= 5000) return 1000;
   return code;
+}
+
+/** Relays messages from one socket to the other, pausing the source while the target is backed up. */
+function pipeMessages(source: WebSocket, target: WebSocket): void {
+  source.on('message', (data: RawData, isBinary) => {
+    if (target.readyState !== WebSocket.OPEN) return;
+    target.send(data, { binary: isBinary }, () => {
+      if (source.isPaused && target.bufferedAmount < HIGH_WATER_BYTES) source.resume();
+    });
+    if (target.bufferedAmount >= HIGH_WATER_BYTES) source.pause();
+  });
 }
 
 export function refuseUpgrade(socket: Duplex, denial: Denial): void {
@@ -90,12 +104,8 @@ export class WebSocketProxy {
       ended = true;
       this.metrics.websockets.inc({ app, end: reason });
     };
-    client.on('message', (data: RawData, isBinary) => {
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(data, { binary: isBinary });
-    });
-    upstream.on('message', (data: RawData, isBinary) => {
-      if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
-    });
+    pipeMessages(client, upstream);
+    pipeMessages(upstream, client);
     client.on('close', (code, reason) => {
       end('client');
       if (upstream.readyState === WebSocket.OPEN) upstream.close(relayableCode(code), reason);
@@ -124,7 +134,7 @@ export class WebSocketProxy {
 
   /** Ends every proxied socket, for shutdown. */
   close(): void {
-    for (const client of this.server.clients) client.terminate();
+    for (const client of this.server.clients) client.close(GOING_AWAY, 'gateway shutting down');
     this.server.close();
   }
 }
