@@ -43,13 +43,15 @@ export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, path: Property
   return value;
 }
 
-function describeIssues(error: z.ZodError): string[] {
+/** One line per schema problem, each naming its field (under `basePath`, e.g. ['idp']). */
+export function describeIssues(error: z.ZodError, basePath: PropertyKey[] = []): string[] {
   return error.issues.map((issue) => {
+    const field = fieldName([...basePath, ...issue.path]);
     if (issue.code === 'unrecognized_keys') {
-      return `${fieldName([...issue.path])}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `${field}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     }
-    if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `${fieldName(issue.path)}: is required`;
-    return `${fieldName(issue.path)}: ${issue.message}`;
+    if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `${field}: is required`;
+    return `${field}: ${issue.message}`;
   });
 }
 

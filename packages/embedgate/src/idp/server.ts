@@ -1,0 +1,166 @@
+// The embedded identity provider: an HTTP server in front of oidc-provider, its pages and its store.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import type { Logger } from 'pino';
+import { sendJson } from '../http/respond.js';
+import { createLogger } from '../ops/logger.js';
+import { Accounts } from './accounts.js';
+import type { IdpConfig } from './config.js';
+import { Interactions } from './interactions.js';
+import { createProvider } from './provider.js';
+import { RateLimiter } from './rate-limit.js';
+import { activeSigningKeys, ensureSigningKey } from './signing-keys.js';
+import { openIdpStore } from './store/open.js';
+import type { IdpStore } from './store/types.js';
+
+export interface IdpOptions {
+  logger?: Logger;
+  /** Directory relative sqlite paths are resolved against (default: the working directory). */
+  baseDir?: string;
+}
+
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+/** Extra time a retired signing key stays published after the last token it signed has expired. */
+const RETIRED_KEY_MARGIN_MS = 5 * 60 * 1000;
+
+const randomSecret = (): string => randomBytes(32).toString('base64url');
+
+interface LoadedProvider {
+  provider: Provider;
+  callback: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The signing key ids it was built with, to notice a rotation. */
+  kids: string;
+}
+
+interface BuildDeps {
+  config: IdpConfig;
+  store: IdpStore;
+  accounts: Accounts;
+  cookieKeys: string[];
+  tokenRequests: RateLimiter;
+}
+
+function keepRetiredMs(config: IdpConfig): number {
+  return Math.max(config.access_token_ttl_seconds, config.id_token_ttl_seconds) * 1000 + RETIRED_KEY_MARGIN_MS;
+}
+
+/** Builds the oidc-provider instance from the current signing keys, with rate limiting and anti-framing headers. */
+async function buildProvider(deps: BuildDeps): Promise<LoadedProvider> {
+  const signingKeys = await activeSigningKeys(deps.store, keepRetiredMs(deps.config));
+  const provider = await createProvider({ ...deps, signingKeys });
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'POST' && ctx.path === '/token' && deps.tokenRequests.hit(ctx.ip)) {
+      ctx.status = 429;
+      ctx.set('retry-after', '60');
+      ctx.body = { error: 'slow_down', error_description: 'too many token requests; try again later' };
+      return;
+    }
+    await next();
+    ctx.set('x-frame-options', 'DENY');
+    if (ctx.response.get('content-security-policy') === '') ctx.set('content-security-policy', "frame-ancestors 'none'");
+  });
+  return { provider, callback: provider.callback(), kids: signingKeys.map((key) => key.kid).join(',') };
+}
+
+export class IdentityProvider {
+  readonly server: Server;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly interactions: Interactions;
+
+  private constructor(
+    readonly config: IdpConfig,
+    private readonly deps: BuildDeps,
+    private loaded: LoadedProvider,
+    csrfSecret: string,
+    readonly logger: Logger,
+  ) {
+    const firstParty = new Set(config.clients.filter((client) => !client.consent).map((client) => client.client_id));
+    this.interactions = new Interactions(() => this.loaded.provider, deps.accounts, config, csrfSecret, firstParty, logger);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((error: unknown) => {
+        logger.error({ err: (error as Error).message }, 'request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: 'the identity provider failed to handle the request' });
+      });
+    });
+  }
+
+  static async create(config: IdpConfig, options: IdpOptions = {}): Promise<IdentityProvider> {
+    const logger = options.logger ?? createLogger(config.log_level);
+    const store = await openIdpStore(config.store, options.baseDir);
+    try {
+      const accounts = new Accounts(store, config.roles_claim);
+      await accounts.seed(config.users);
+      await ensureSigningKey(store);
+      for (const client of config.clients) {
+        if (client.client_secret !== undefined && client.client_secret.length < 16) {
+          logger.warn({ client: client.client_id }, 'client secret is shorter than 16 characters; use a long random secret in production');
+        }
+      }
+      const deps: BuildDeps = {
+        config,
+        store,
+        accounts,
+        cookieKeys: [await store.secret('cookie-key', randomSecret)],
+        tokenRequests: new RateLimiter(config.token_requests_per_minute, 60_000),
+      };
+      return new IdentityProvider(config, deps, await buildProvider(deps), await store.secret('csrf-key', randomSecret), logger);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+  }
+
+  /** Picks up keys added by `embedgate idp rotate-keys` (from any process sharing the store). */
+  private async reloadIfKeysChanged(): Promise<void> {
+    await this.deps.store.pruneSigningKeys(Date.now() - keepRetiredMs(this.config));
+    const kids = (await this.deps.store.listSigningKeys()).map((key) => key.kid).join(',');
+    if (kids === this.loaded.kids) return;
+    this.loaded = await buildProvider(this.deps);
+    this.logger.info({ kids: this.loaded.kids }, 'signing keys changed; provider reloaded');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] as string;
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (path.startsWith('/interaction/') && await this.interactions.handle(req, res, path)) return;
+    this.loaded.callback(req, res);
+  }
+
+  async listen(): Promise<{ url: string; port: number }> {
+    const separator = this.config.listen.lastIndexOf(':');
+    const host = this.config.listen.slice(0, separator).replace(/^\[|\]$/g, '');
+    const port = Number(this.config.listen.slice(separator + 1));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const every = (ms: number, task: () => Promise<unknown>): void => {
+      const timer = setInterval(() => {
+        task().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'background task failed'));
+      }, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.config.key_check_seconds * 1000, () => this.reloadIfKeysChanged());
+    every(SWEEP_INTERVAL_MS, () => this.deps.store.sweepExpired());
+    const address = this.server.address() as AddressInfo;
+    this.logger.info({ issuer: this.config.issuer, listen: `${address.address}:${address.port}` }, 'embedgate identity provider listening');
+    return { url: `http://${address.address}:${address.port}`, port: address.port };
+  }
+
+  /** Stops accepting connections and lets requests in flight finish for up to `drainMs`. */
+  async close(drainMs = 0): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const deadline = setTimeout(() => this.server.closeAllConnections(), drainMs);
+    await closed;
+    clearTimeout(deadline);
+    await this.deps.store.close();
+  }
+}
