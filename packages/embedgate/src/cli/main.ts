@@ -1,9 +1,4 @@
 // Dispatches `embedgate <command>` to one module per command.
-import { checkConfigCommand } from './check-config.js';
-import { idpCommand } from './idp.js';
-import { serveCommand } from './serve.js';
-import { tokenCommand } from './token.js';
-import { usersCommand } from './users.js';
 
 export const USAGE = `embedgate — authentication and authorization in front of embedded data apps
 
@@ -20,12 +15,13 @@ Run "embedgate <command> --help" for a command's options.`;
 
 type Command = (args: string[]) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  'check-config': checkConfigCommand,
-  token: tokenCommand,
-  idp: idpCommand,
-  users: usersCommand,
+/** Each command's module is loaded only when it runs, so `embedgate token` does not load the gateway. */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  'check-config': async () => (await import('./check-config.js')).checkConfigCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
+  idp: async () => (await import('./idp.js')).idpCommand,
+  users: async () => (await import('./users.js')).usersCommand,
 };
 
 /** Returns the process exit code: 0 success, 1 runtime failure, 2 usage or configuration error. */
@@ -35,10 +31,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (command === undefined) {
+  const load = COMMANDS[name];
+  if (load === undefined) {
     process.stderr.write(`embedgate: unknown command "${name}"\n\n${USAGE}\n`);
     return 2;
   }
-  return command(rest);
+  return (await load())(rest);
 }

@@ -176,8 +176,9 @@ function announce(authorization: client.DeviceAuthorizationResponse): void {
   const url = printable(authorization.verification_uri_complete ?? authorization.verification_uri);
   const code = printable(authorization.user_code);
   const step = authorization.verification_uri_complete === undefined ? `and enter the code ${code}` : `and check that it shows the code ${code}`;
-  const minutes = Math.max(1, Math.round(authorization.expires_in / 60));
-  process.stderr.write(`To sign in, open this address in a browser:\n\n  ${url}\n\n${step}\nWaiting for approval (the code expires in ${minutes} minute${minutes === 1 ? '' : 's'})…\n`);
+  const seconds = authorization.expires_in;
+  const lifetime = seconds < 120 ? `${seconds} seconds` : `${Math.round(seconds / 60)} minutes`;
+  process.stderr.write(`To sign in, open this address in a browser:\n\n  ${url}\n\n${step}\nWaiting for approval (the code expires in ${lifetime})…\n`);
 }
 
 /** Device flow; openid-client polls at `interval` and slows down on `slow_down`. */

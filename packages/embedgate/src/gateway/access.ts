@@ -4,10 +4,9 @@ import type { Logger } from 'pino';
 import type { Identity } from '../identity/identity.js';
 import type { Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
-import { IdpUnavailableError, TokenError } from '../tokens/errors.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
-import { readCredential } from './credentials.js';
+import { authenticateRequest, type AuthOutcome } from './authenticate.js';
 
 export type Decision =
   | { kind: 'public' }
@@ -29,23 +28,8 @@ export class AccessControl {
   ) {}
 
   /** Authenticates the caller; returns the identity or a denial (401, 400 or 503). */
-  async authenticate(req: IncomingMessage): Promise<{ identity: Identity } | { denial: Denial }> {
-    const credential = readCredential(req);
-    if (credential.kind === 'invalid') return { denial: credential.denial };
-    if (credential.kind === 'none') {
-      return { denial: { status: 401, error: 'missing_token', message: 'Sign-in required: send an access token as "Authorization: Bearer <token>".' } };
-    }
-    try {
-      return { identity: await this.verifier.verify(credential.token) };
-    } catch (error) {
-      if (error instanceof TokenError) {
-        return { denial: { status: 401, error: error.reason, message: error.message, bearerError: 'invalid_token' } };
-      }
-      if (error instanceof IdpUnavailableError) {
-        return { denial: { status: 503, error: 'idp_unavailable', message: 'The identity provider cannot be reached to check your token; try again shortly.' } };
-      }
-      throw error;
-    }
+  authenticate(req: IncomingMessage): Promise<AuthOutcome> {
+    return authenticateRequest(this.verifier, req);
   }
 
   /** Public path → public; else authenticate and apply the app's policy for this path and method. */

@@ -17,8 +17,13 @@ export class Accounts {
     return (await verifyPassword(password, user.passwordHash)) ? user : undefined;
   }
 
-  async roles(username: string): Promise<string[]> {
-    return (await this.store.getUser(username))?.roles ?? [];
+  /** What a user's access tokens for the gateway carry besides the standard claims: roles and email. */
+  async accessTokenClaims(username: string): Promise<Record<string, unknown>> {
+    const user = await this.store.getUser(username);
+    return {
+      [this.rolesClaim]: user?.roles ?? [],
+      ...(user?.email === undefined ? {} : { email: user.email, email_verified: true }),
+    };
   }
 
   readonly findAccount: FindAccount = async (_ctx, sub) => {

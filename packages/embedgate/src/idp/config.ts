@@ -75,7 +75,11 @@ export const idpSchema = z.strictObject({
     if (users.has(user.username)) ctx.addIssue({ code: 'custom', path: ['users', i, 'username'], message: 'is configured twice' });
     users.add(user.username);
   });
-  if (new URL(idp.issuer).search !== '' || idp.issuer.endsWith('/')) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must have no query and no trailing slash' });
+  const issuer = new URL(idp.issuer);
+  if (issuer.search !== '' || issuer.hash !== '' || idp.issuer.endsWith('/')) ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must have no query and no trailing slash' });
+  // The IdP serves discovery, its endpoints and its pages at the root of its origin; an issuer with a path would
+  // publish a discovery document at an address that does not answer.
+  else if (issuer.pathname !== '/') ctx.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an origin without a path, e.g. https://idp.example.com' });
 });
 
 export type IdpConfig = z.output<typeof idpSchema>;

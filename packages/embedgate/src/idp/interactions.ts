@@ -71,6 +71,19 @@ export class Interactions {
     return true;
   }
 
+  /**
+   * The address failed sign-ins are counted against. Behind a proxy every request comes from the proxy, so the
+   * address it appended to X-Forwarded-For is used (the same one the token endpoint's rate limit sees).
+   */
+  private clientAddress(req: IncomingMessage): string {
+    if (this.config.behind_proxy) {
+      const forwarded = String(req.headers['x-forwarded-for'] ?? '').split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+      const last = forwarded.at(-1);
+      if (last !== undefined) return last;
+    }
+    return req.socket.remoteAddress ?? '';
+  }
+
   private csrfToken(uid: string): string {
     return createHmac('sha256', this.csrfSecret).update(uid).digest('base64url');
   }
@@ -119,7 +132,7 @@ export class Interactions {
     const username = (form.get('username') ?? '').trim().slice(0, 128);
     const password = form.get('password') ?? '';
     const userKey = username.toLowerCase();
-    const addressKey = req.socket.remoteAddress ?? '';
+    const addressKey = this.clientAddress(req);
     const locked = this.userFailures.blocked(userKey) || this.addressFailures.blocked(addressKey);
     const user = locked || username === '' ? undefined : await this.accounts.authenticate(username, password);
     if (user === undefined) {

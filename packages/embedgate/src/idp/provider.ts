@@ -35,6 +35,29 @@ function clientName(ctx: KoaContextWithOIDC): string {
   return client?.clientName ?? client?.clientId ?? 'this application';
 }
 
+/** The message on the code entry page after a failed step; a cancelled request is not the user's typo. */
+function deviceInputError(err: Error): string {
+  if (err.name === 'AbortedError') return 'The request was cancelled and the device was not signed in. To sign it in, start again on the device.';
+  if (['NotFoundError', 'ExpiredError', 'AlreadyUsedError', 'NoCodeError'].includes(err.name)) return 'That code is not valid or has expired. Check it and try again.';
+  return 'This page has expired. Enter the code again.';
+}
+
+/** oidc-provider's session cookie options (its defaults, spelled out so the session can be saved the same way). */
+const SESSION_COOKIE = { httpOnly: true, sameSite: 'lax' } as const;
+
+/**
+ * When a code entry fails before oidc-provider saved the browser's session (no session cookie, or one for a session
+ * that is gone), oidc-provider re-renders the form with a new anti-CSRF secret in that unsaved session and then fails
+ * to persist it: a 500, and a form that could never be submitted. Save the session and send its cookie, as a
+ * successful request would have.
+ */
+async function keepNewSession(ctx: KoaContextWithOIDC, ttlSeconds: number): Promise<void> {
+  const session = ctx.oidc.session;
+  if (session === undefined || typeof session.exp === 'number') return;
+  ctx.oidc.cookies.set(ctx.oidc.provider.cookieName('session'), session.jti, SESSION_COOKIE); // its id is the jti
+  await session.save(ttlSeconds);
+}
+
 export function clientMetadata(client: IdpClientConfig): ClientMetadata {
   return {
     client_id: client.client_id,
@@ -56,13 +79,16 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const { default: OidcProvider, errors } = await loadOidcProvider();
   const clientRoles = new Map(config.clients.map((client) => [client.client_id, client.roles]));
   const redirectOrigins = new Set(config.clients.flatMap((client) => client.redirect_uris.map((uri) => new URL(uri).origin)));
+  // Back-channel logout URIs come from the operator's config, and typically point at loopback or private addresses
+  // (the gateway, apps on the same network) that oidc-provider's anti-SSRF dispatcher refuses to connect to.
+  const backchannelUris = new Set(config.clients.flatMap((client) => (client.backchannel_logout_uri === undefined ? [] : [new URL(client.backchannel_logout_uri).href])));
 
   const configuration: Configuration = {
     adapter: (model: string) => store.adapter(model),
     clients: config.clients.map(clientMetadata),
     findAccount: accounts.findAccount,
     jwks: { keys: deps.signingKeys },
-    cookies: { keys: deps.cookieKeys },
+    cookies: { keys: deps.cookieKeys, long: { ...SESSION_COOKIE } },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'roles'],
     claims: {
       openid: ['sub'],
@@ -75,6 +101,15 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     rotateRefreshToken: true,
     conformIdTokenClaims: true,
     clientBasedCORS: (_ctx, origin) => redirectOrigins.has(origin),
+    fetch: (input, init) => {
+      const url = input instanceof Request ? input.url : String(input);
+      // Only the configured back-channel logout URIs skip the anti-SSRF dispatcher; anything else keeps it.
+      if (backchannelUris.has(url) && init !== undefined) {
+        const { dispatcher: _dispatcher, ...rest } = init as RequestInit & { dispatcher?: unknown };
+        return fetch(input, rest);
+      }
+      return fetch(input, init);
+    },
     ttl: {
       AccessToken: config.access_token_ttl_seconds,
       ClientCredentials: config.access_token_ttl_seconds,
@@ -88,8 +123,8 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     },
     extraTokenClaims: async (_ctx, token) => {
       const accountId = 'accountId' in token ? token.accountId : undefined;
-      const roles = accountId === undefined ? clientRoles.get(token.clientId ?? '') ?? [] : await accounts.roles(accountId);
-      return { [config.roles_claim]: roles };
+      if (accountId === undefined) return { [config.roles_claim]: clientRoles.get(token.clientId ?? '') ?? [] };
+      return accounts.accessTokenClaims(accountId);
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     renderError: (ctx, out) => {
@@ -99,8 +134,20 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Explicit policies (oidc-provider's defaults, which print a console notice each time they run): a public client
+      // may introspect and revoke only its own tokens; a confidential one (e.g. a resource server) may introspect any.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
@@ -110,10 +157,10 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       },
       deviceFlow: {
         enabled: true,
-        userCodeInputSource: (ctx, form, _out, err) => render(ctx, deviceInputPage({
-          ...formParts(form),
-          ...(err === undefined ? {} : { error: 'That code is not valid or has expired. Check it and try again.' }),
-        })),
+        userCodeInputSource: async (ctx, form, _out, err) => {
+          if (err !== undefined) await keepNewSession(ctx, config.session_ttl_seconds);
+          render(ctx, deviceInputPage({ ...formParts(form), ...(err === undefined ? {} : { error: deviceInputError(err) }) }));
+        },
         userCodeConfirmSource: (ctx, form, _client, _deviceInfo, userCode) => render(ctx, deviceConfirmPage({
           ...formParts(form), userCode, clientName: clientName(ctx),
         })),
@@ -138,6 +185,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   };
   const provider = new OidcProvider(config.issuer, configuration);
   provider.proxy = config.behind_proxy;
+  // Behind the proxy, ctx.ip (the token endpoint's rate-limit key) is the address the proxy appended to
+  // X-Forwarded-For, not the leftmost entry, which any client can write.
+  if (config.behind_proxy) provider.maxIpsCount = 1;
   return provider;
 }
 

@@ -36,6 +36,16 @@ export class RateLimiter {
     return window.count >= this.limit;
   }
 
+  /**
+   * For request budgets: counts the event and returns true when it is within the budget, false (not counted) once
+   * `limit` events have been allowed in the current window — so with a limit of 3 the 4th request is refused.
+   */
+  allow(key: string, now = Date.now()): boolean {
+    if (this.blocked(key, now)) return false;
+    this.hit(key, now);
+    return true;
+  }
+
   reset(key: string): void {
     this.windows.delete(key);
   }

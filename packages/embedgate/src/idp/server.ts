@@ -40,6 +40,19 @@ interface BuildDeps {
   accounts: Accounts;
   cookieKeys: string[];
   tokenRequests: RateLimiter;
+  logger: Logger;
+}
+
+/** The policy for everything oidc-provider answers itself: no framing, nothing loaded, inline scripts only by hash. */
+const PROVIDER_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'";
+
+/**
+ * True for requests oidc-provider routes to its token endpoint: its router ignores case and one trailing slash,
+ * so `/TOKEN` and `/token/` must count against the same budget as `/token`.
+ */
+function isTokenEndpoint(path: string): boolean {
+  const folded = path.toUpperCase();
+  return folded === '/TOKEN' || folded === '/TOKEN/';
 }
 
 function keepRetiredMs(config: IdpConfig): number {
@@ -50,16 +63,33 @@ function keepRetiredMs(config: IdpConfig): number {
 async function buildProvider(deps: BuildDeps): Promise<LoadedProvider> {
   const signingKeys = await activeSigningKeys(deps.store, keepRetiredMs(deps.config));
   const provider = await createProvider({ ...deps, signingKeys });
+  // oidc-provider reports these only as events; without listeners a failed back-channel logout or an internal
+  // error would leave no trace. Only client ids and error messages are logged, never tokens.
+  provider.on('server_error', (_ctx, error) => deps.logger.error({ err: error.message }, 'identity provider error'));
+  // Errors that escape oidc-provider's own handlers reach Koa, which would print them to stderr unformatted.
+  // (Provider is a Koa application; its typings only list oidc-provider's own events.)
+  (provider as unknown as NodeJS.EventEmitter).on('error', (error: Error & { expose?: boolean }) => {
+    if (error.expose === true) deps.logger.debug({ err: error.message }, 'identity provider request refused');
+    else deps.logger.error({ err: error.message }, 'identity provider request failed');
+  });
+  provider.on('backchannel.error', (_ctx, error, client) => {
+    deps.logger.warn({ audit: 'backchannel_logout_failed', client: client.clientId, err: error.message }, 'back-channel logout failed');
+  });
+  provider.on('backchannel.success', (_ctx, client) => {
+    deps.logger.info({ audit: 'backchannel_logout', client: client.clientId }, 'back-channel logout delivered');
+  });
   provider.use(async (ctx, next) => {
-    if (ctx.method === 'POST' && ctx.path === '/token' && deps.tokenRequests.hit(ctx.ip)) {
+    if (ctx.method === 'POST' && isTokenEndpoint(ctx.path) && !deps.tokenRequests.allow(ctx.ip)) {
       ctx.status = 429;
       ctx.set('retry-after', '60');
       ctx.body = { error: 'slow_down', error_description: 'too many token requests; try again later' };
       return;
     }
+    // Set before the route runs: oidc-provider's own auto-submitting pages (form_post responses, /device?user_code=,
+    // logout without a session) add the hash of their inline script to script-src; the IdP's pages replace it.
+    ctx.set('content-security-policy', PROVIDER_CSP);
     await next();
     ctx.set('x-frame-options', 'DENY');
-    if (ctx.response.get('content-security-policy') === '') ctx.set('content-security-policy', "frame-ancestors 'none'");
   });
   return { provider, callback: provider.callback(), kids: signingKeys.map((key) => key.kid).join(',') };
 }
@@ -104,6 +134,7 @@ export class IdentityProvider {
         accounts,
         cookieKeys: [await store.secret('cookie-key', randomSecret)],
         tokenRequests: new RateLimiter(config.token_requests_per_minute, 60_000),
+        logger,
       };
       return new IdentityProvider(config, deps, await buildProvider(deps), await store.secret('csrf-key', randomSecret), logger);
     } catch (error) {
