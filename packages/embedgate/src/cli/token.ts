@@ -165,6 +165,8 @@ async function connect(request: TokenRequest): Promise<client.Configuration> {
   return config;
 }
 
+const DEFAULT_DEVICE_SCOPE = 'openid';
+
 function grantParameters(request: TokenRequest): Record<string, string> {
   return {
     ...(request.scope === undefined ? {} : { scope: request.scope }),
@@ -186,7 +188,8 @@ async function deviceFlow(config: client.Configuration, request: TokenRequest): 
   if (config.serverMetadata().device_authorization_endpoint === undefined) {
     throw new Error('the provider does not offer the device flow (its discovery document has no device_authorization_endpoint)');
   }
-  const authorization = await client.initiateDeviceAuthorization(config, grantParameters(request));
+  // A request must ask for some scope or nothing can be granted; "openid" is the one every provider knows.
+  const authorization = await client.initiateDeviceAuthorization(config, grantParameters({ ...request, scope: request.scope ?? DEFAULT_DEVICE_SCOPE }));
   announce(authorization);
   const expiry = AbortSignal.timeout(authorization.expires_in * 1000);
   const resource = request.resource === undefined ? undefined : { resource: request.resource };

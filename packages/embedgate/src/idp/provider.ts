@@ -3,7 +3,7 @@ import type Provider from 'oidc-provider';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { Accounts } from './accounts.js';
-import type { IdpClientConfig, IdpConfig } from './config.js';
+import { DEVICE_GRANT, type IdpClientConfig, type IdpConfig } from './config.js';
 import { loadOidcProvider } from './load-provider.js';
 import type { IdpStore } from './store/types.js';
 import {
@@ -169,7 +169,9 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       resourceIndicators: {
         enabled: true,
         defaultResource: (_ctx, _client, oneOf) => oneOf ?? config.resource,
-        useGrantedResource: () => false,
+        // Device-flow clients (terminals, scripts) get a token for the gateway even when they ask for openid;
+        // code-flow clients asking for openid without a resource get a userinfo token (oidc-provider's rule).
+        useGrantedResource: (ctx) => ctx.oidc.params?.grant_type === DEVICE_GRANT,
         getResourceServerInfo: (_ctx, indicator) => {
           if (indicator !== config.resource) throw new errors.InvalidTarget();
           return {

@@ -25,7 +25,13 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
 }
 
 /** Starts a long-running `embedgate <args>`; the caller stops it with stop(). */
-export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { child: ChildProcess; output: () => string; stop: () => Promise<number | null> } {
+export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the exit code when the command ends by itself. */
+  exited: Promise<number | null>;
+  stop: () => Promise<number | null>;
+} {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd ?? REPO_ROOT, env: options.env ?? process.env });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => { output += d.toString(); });
@@ -34,6 +40,7 @@ export function spawnCli(args: string[], options: { cwd?: string; env?: NodeJS.P
   return {
     child,
     output: () => output,
+    exited,
     stop: () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
