@@ -296,8 +296,8 @@ describe('embedded IdP: login lockout', () => {
     const locked = await submitLogin(browser, ALICE);
     assert.equal(locked.status, 401, 'locked: the right password is refused');
     assert.equal(errorText(locked.html), GENERIC_LOGIN_ERROR, 'with the same message (no hint that the account exists)');
-    const lockedAgain = await submitLogin(browser, { username: 'ALICE', password: ALICE.password });
-    assert.equal(lockedAgain.status, 401, 'the lockout is not bypassed by changing the case of the username');
+    const lockedAgain = await submitLogin(browser, { username: ` ${ALICE.username} `, password: ALICE.password });
+    assert.equal(lockedAgain.status, 401, 'nor with spaces around the username');
 
     const other = new BrowserSession(op.issuer);
     const { tokens } = await signIn(portal, other, BOB);
