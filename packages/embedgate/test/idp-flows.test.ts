@@ -28,6 +28,7 @@ describe('embedded IdP: code + PKCE, tokens, refresh, client credentials, intros
         { client_id: 'portal', public: true, redirect_uris: [REDIRECT_URI], post_logout_redirect_uris: [POST_LOGOUT_URI] },
         { client_id: 'web', client_secret: WEB_SECRET, redirect_uris: [REDIRECT_URI] },
         { client_id: 'reporting-job', client_secret: JOB_SECRET, grant_types: ['client_credentials'], roles: ['analyst', 'reporter'] },
+        { client_id: 'form-job', client_secret: JOB_SECRET, token_endpoint_auth_method: 'client_secret_post', grant_types: ['client_credentials'] },
       ],
       users: [ALICE, BOB],
     });
@@ -121,6 +122,13 @@ describe('embedded IdP: code + PKCE, tokens, refresh, client credentials, intros
     const failure = await oauthError(client.clientCredentialsGrant(wrong, { resource: GATEWAY_AUDIENCE }));
     assert.equal(failure.error, 'invalid_client');
     assert.equal(failure.status, 401);
+  });
+
+  it('client credentials with the secret in the form body, for a client registered for client_secret_post', async () => {
+    const post = await client.discovery(new URL(op.issuer), 'form-job', undefined, client.ClientSecretPost(JOB_SECRET), { execute: [client.allowInsecureRequests] });
+    assert.equal((await verifyAccessToken(post, (await client.clientCredentialsGrant(post)).access_token)).payload.client_id, 'form-job');
+    const wrong = await client.discovery(new URL(op.issuer), 'form-job', undefined, client.ClientSecretPost('not-the-secret'), { execute: [client.allowInsecureRequests] });
+    assert.equal((await oauthError(client.clientCredentialsGrant(wrong))).error, 'invalid_client');
   });
 
   it('rotates refresh tokens; reusing a rotated one fails and revokes the whole grant', async () => {

@@ -61,7 +61,9 @@ async function keepNewSession(ctx: KoaContextWithOIDC, ttlSeconds: number): Prom
 export function clientMetadata(client: IdpClientConfig): ClientMetadata {
   return {
     client_id: client.client_id,
-    ...(client.public ? { token_endpoint_auth_method: 'none' } : { client_secret: client.client_secret }),
+    ...(client.public
+      ? { token_endpoint_auth_method: 'none' }
+      : { client_secret: client.client_secret, token_endpoint_auth_method: client.token_endpoint_auth_method }),
     ...(client.name === undefined ? {} : { client_name: client.name }),
     grant_types: client.grant_types,
     response_types: client.grant_types.includes('authorization_code') ? ['code'] : [],
