@@ -17,6 +17,8 @@ const clientSchema = z.strictObject({
   client_id: z.string().min(1).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces'),
   client_secret: z.string().min(1).optional(),
   public: z.boolean().default(false),
+  /** How a confidential client sends its secret to the token endpoint. */
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post']).default('client_secret_basic'),
   name: z.string().min(1).optional(),
   redirect_uris: z.array(z.url()).default([]),
   post_logout_redirect_uris: z.array(z.url()).default([]),
@@ -53,7 +55,7 @@ export const idpSchema = z.strictObject({
   id_token_ttl_seconds: z.number().int().min(30).max(3600).default(300),
   refresh_token_ttl_seconds: z.number().int().min(60).max(90 * 86400).default(14 * 86400),
   session_ttl_seconds: z.number().int().min(60).max(30 * 86400).default(86400),
-  device_code_ttl_seconds: z.number().int().min(60).max(3600).default(600),
+  device_code_ttl_seconds: z.number().int().min(1).max(3600).default(600),
   /** How often a running IdP looks for keys added by `embedgate idp rotate-keys`. */
   key_check_seconds: z.number().min(0.1).max(3600).default(5),
   /** Set when a TLS-terminating proxy sits in front, so X-Forwarded-Proto is believed. */
