@@ -179,7 +179,7 @@ function announce(authorization: client.DeviceAuthorizationResponse): void {
   const code = printable(authorization.user_code);
   const step = authorization.verification_uri_complete === undefined ? `and enter the code ${code}` : `and check that it shows the code ${code}`;
   const seconds = authorization.expires_in;
-  const lifetime = seconds < 120 ? `${seconds} seconds` : `${Math.round(seconds / 60)} minutes`;
+  const lifetime = seconds < 120 ? `${seconds} second${seconds === 1 ? '' : 's'}` : `${Math.round(seconds / 60)} minutes`;
   process.stderr.write(`To sign in, open this address in a browser:\n\n  ${url}\n\n${step}\nWaiting for approval (the code expires in ${lifetime})…\n`);
 }
 

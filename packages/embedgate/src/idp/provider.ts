@@ -5,7 +5,7 @@ import type { JWK } from 'jose';
 import type { Accounts } from './accounts.js';
 import { DEVICE_GRANT, type IdpClientConfig, type IdpConfig } from './config.js';
 import { loadOidcProvider } from './load-provider.js';
-import type { IdpStore } from './store/types.js';
+import type { IdpStore, OidcModelAdapter } from './store/types.js';
 import {
   deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, PAGE_HEADERS, signedOutPage,
 } from './views.js';
@@ -58,6 +58,25 @@ async function keepNewSession(ctx: KoaContextWithOIDC, ttlSeconds: number): Prom
   await session.save(ttlSeconds);
 }
 
+/** How long an expired device code stays findable, so a late poll gets expired_token rather than invalid_grant. */
+const DEVICE_CODE_GRACE_SECONDS = 600;
+
+/**
+ * Keeps rows past their expiry: oidc-provider checks `exp` itself and answers RFC 8628's expired_token only when it
+ * still finds the expired code (the store hides rows once their time is up).
+ */
+function keptPastExpiry(adapter: OidcModelAdapter): OidcModelAdapter {
+  return {
+    upsert: (id, payload, expiresIn) => adapter.upsert(id, payload, expiresIn + DEVICE_CODE_GRACE_SECONDS),
+    find: (id) => adapter.find(id),
+    findByUserCode: (userCode) => adapter.findByUserCode(userCode),
+    findByUid: (uid) => adapter.findByUid(uid),
+    consume: (id) => adapter.consume(id),
+    destroy: (id) => adapter.destroy(id),
+    revokeByGrantId: (grantId) => adapter.revokeByGrantId(grantId),
+  };
+}
+
 export function clientMetadata(client: IdpClientConfig): ClientMetadata {
   return {
     client_id: client.client_id,
@@ -86,7 +105,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const backchannelUris = new Set(config.clients.flatMap((client) => (client.backchannel_logout_uri === undefined ? [] : [new URL(client.backchannel_logout_uri).href])));
 
   const configuration: Configuration = {
-    adapter: (model: string) => store.adapter(model),
+    adapter: (model: string) => (model === 'DeviceCode' ? keptPastExpiry(store.adapter(model)) : store.adapter(model)),
     clients: config.clients.map(clientMetadata),
     findAccount: accounts.findAccount,
     jwks: { keys: deps.signingKeys },
