@@ -88,7 +88,7 @@ describe('embedded IdP: an expired device code', () => {
     const address = result.stderr.indexOf(`${op.issuer}/device`);
     const expired = result.stderr.search(/expired_token: the code expired before the sign-in was approved/);
     assert.ok(address >= 0, `the verification address is printed:\n${result.stderr}`);
-    assert.match(result.stderr, /the code expires in 1 seconds/);
+    assert.match(result.stderr, /the code expires in 1 second\b/);
     assert.ok(expired > address, `then the expiry message:\n${result.stderr}`);
     assert.ok(Date.now() - started >= DEVICE_TTL_SECONDS * 1000, 'it waited for the code\'s lifetime');
   });

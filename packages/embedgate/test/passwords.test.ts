@@ -77,7 +77,8 @@ describe('passwords', () => {
       `scrypt$${n}$${r}$0$${salt}$${key}`,
       `scrypt$${n}$${r}$${p}$${salt}!$${key}`,
       `scrypt$${n}$${r}$${p}$${salt}$${key}=`,
-      `scrypt$${n}$${r}$${p}$${salt}$${key.slice(0, -1)}`, // not canonical base64url
+      // 42 characters whose last one has bits set past the final byte: not canonical base64url
+      `scrypt$${n}$${r}$${p}$${salt}$${key.slice(0, -2)}_`,
       `scrypt$${n}$${r}$${p}$AAAA$${key}`, // salt too short
       `scrypt$${n}$${r}$${p}$${salt}$AAAAAAAA`, // key too short
       ` ${good}`,
