@@ -131,7 +131,17 @@ export const configSchema = z.strictObject({
   max_token_bytes: z.number().int().min(1024).max(65536).default(8192),
   verified_token_cache_size: z.number().int().min(0).max(1_000_000).default(10000),
   issuers: z.array(issuerSchema).min(1),
-  embed: z.strictObject({ allowed_origins: z.array(origin).default([]) }).default({ allowed_origins: [] }),
+  embed: z.strictObject({
+    allowed_origins: z.array(origin).default([]),
+    /** Upper bound of an embed session; it never outlives the token it was made from either. */
+    session_ttl_seconds: z.number().int().min(30).max(86400).default(3600),
+    /** The frame script also sends `Authorization: Bearer` on the app's same-origin fetch/XHR. */
+    header_mode: z.boolean().default(true),
+  }).default({ allowed_origins: [], session_ttl_seconds: 3600, header_mode: true }),
+  sessions: z.strictObject({
+    /** memory: (lost on restart) or sqlite:PATH; default sqlite:<data_dir>/sessions.db. */
+    store: z.string().regex(/^(memory:|sqlite:.+)$/, 'must be memory: or sqlite:PATH').optional(),
+  }).default({}),
   assertion: z.strictObject({
     key_file: z.string().min(1).optional(),
     ttl_seconds: z.number().int().min(5).max(3600).default(60),

@@ -6,12 +6,19 @@ import type { Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
-import { authenticateRequest, type AuthOutcome } from './authenticate.js';
+import { findSessionCookie } from '../embed/cookies.js';
+import type { EmbedSessions } from '../embed/sessions.js';
+import { authenticateRequest } from './authenticate.js';
 
 export type Decision =
   | { kind: 'public' }
-  | { kind: 'allow'; identity: Identity }
+  | { kind: 'allow'; identity: Identity; sessionId?: string }
   | { kind: 'deny'; denial: Denial; identity?: Identity };
+
+/** Who the caller is, and whether it came with a bearer token or an embed session cookie. */
+export type Authentication = { identity: Identity; sessionId?: string } | { denial: Denial };
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export interface AuditContext {
   requestId: string;
@@ -23,13 +30,39 @@ export interface AuditContext {
 export class AccessControl {
   constructor(
     private readonly verifier: TokenVerifier,
+    private readonly sessions: EmbedSessions,
+    private readonly ownOrigin: string,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
   ) {}
 
-  /** Authenticates the caller; returns the identity or a denial (401, 400 or 503). */
-  authenticate(req: IncomingMessage): Promise<AuthOutcome> {
-    return authenticateRequest(this.verifier, req);
+  /**
+   * A bearer token wins; without one, the embed session cookie. A cookie-authenticated request that changes state
+   * must come from the gateway's own origin (the framed app), so another site cannot ride on the cookie.
+   */
+  async authenticate(req: IncomingMessage): Promise<Authentication> {
+    const bearer = await authenticateRequest(this.verifier, req);
+    if (!('denial' in bearer) || bearer.denial.error !== 'missing_token') return bearer;
+    const cookie = findSessionCookie(req.headers.cookie);
+    if (cookie.kind === 'none') return bearer;
+    if (cookie.kind === 'duplicate') {
+      return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
+    }
+    const session = await this.sessions.find(cookie.value);
+    if (session === undefined) {
+      return { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
+    }
+    if (!SAFE_METHODS.has(req.method ?? 'GET') && !this.sameOrigin(req)) {
+      return { denial: { status: 403, error: 'cross_site_request', message: 'Session requests that change data must come from the app itself.' } };
+    }
+    return { identity: session.identity, sessionId: session.id };
+  }
+
+  /** True when the browser says the request comes from the gateway's own origin. */
+  sameOrigin(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin !== undefined) return origin === this.ownOrigin;
+    return req.headers['sec-fetch-site'] === 'same-origin';
   }
 
   /** Public path → public; else authenticate and apply the app's policy for this path and method. */
@@ -39,7 +72,7 @@ export class AccessControl {
     if ('denial' in result) return { kind: 'deny', denial: result.denial };
     const denial = app.policy.authorize(result.identity, path, method);
     if (denial !== undefined) return { kind: 'deny', denial, identity: result.identity };
-    return { kind: 'allow', identity: result.identity };
+    return { kind: 'allow', identity: result.identity, ...(result.sessionId === undefined ? {} : { sessionId: result.sessionId }) };
   }
 
   /** Counts and writes the audit line for a denial; nothing secret is in it. */

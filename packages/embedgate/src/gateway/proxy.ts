@@ -1,6 +1,7 @@
 // Streams an HTTP request to its upstream over a keep-alive pool and streams the response back.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { forwardableResponseHeaders, type HeaderMap } from '../http/headers.js';
@@ -15,6 +16,49 @@ export interface ProxyRequest {
   /** A buffered body (already inspected), or undefined to stream the incoming request. */
   body: Buffer | undefined;
   requestId: string;
+  /** Changes to the app's response: headers always, the HTML of successful pages when `html` is set. */
+  rewrite?: ResponseRewrite;
+}
+
+export interface ResponseRewrite {
+  headers(headers: HeaderMap, isHtml: boolean): void;
+  html?: (html: string) => string;
+}
+
+/** HTML larger than this is passed through untouched rather than held in memory. */
+const MAX_REWRITTEN_HTML_BYTES = 8 * 1024 * 1024;
+
+const DECODERS: Record<string, (input: Buffer) => Buffer> = {
+  gzip: (input) => gunzipSync(input),
+  'x-gzip': (input) => gunzipSync(input),
+  deflate: (input) => inflateSync(input),
+  br: (input) => brotliDecompressSync(input),
+  identity: (input) => input,
+};
+
+/** A successful GET of an HTML page in an ASCII-compatible charset (UTF-16 pages are left alone). */
+function isHtmlPage(method: string, status: number, headers: HeaderMap): boolean {
+  const type = String(headers['content-type'] ?? '').toLowerCase();
+  return method === 'GET' && status === 200 && type.startsWith('text/html') && !type.includes('utf-16');
+}
+
+/** Reads a whole (possibly compressed) HTML body, or returns undefined when it is too large or undecodable. */
+async function readHtml(body: AsyncIterable<Buffer>, encoding: string): Promise<string | undefined> {
+  const decode = DECODERS[encoding];
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_REWRITTEN_HTML_BYTES || decode === undefined) return undefined;
+    chunks.push(chunk);
+  }
+  try {
+    // latin1 maps every byte to one character and back, so inserting ASCII keeps any ASCII-compatible charset
+    // (UTF-8, ISO-8859-x, windows-125x) byte for byte.
+    return decode?.(Buffer.concat(chunks)).toString('latin1');
+  } catch {
+    return undefined;
+  }
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -79,6 +123,24 @@ export class UpstreamProxy {
     this.metrics.upstreamLatency.observe({ app: request.app.config.name }, Number(process.hrtime.bigint() - started) / 1e9);
     const headers = forwardableResponseHeaders(response.headers);
     headers['x-request-id'] = request.requestId;
+    const html = isHtmlPage(req.method as string, response.statusCode, headers);
+    request.rewrite?.headers(headers, html);
+    const rewriteHtml = request.rewrite?.html;
+    if (html && rewriteHtml !== undefined) {
+      const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+      const page = await readHtml(response.body, encoding).catch(() => undefined);
+      res.off('close', onClose);
+      if (page === undefined) return { status: 502, error: 'upstream_page_unreadable', message: 'The app sent a page the gateway cannot read.' };
+      const body = Buffer.from(rewriteHtml(page), 'latin1');
+      delete headers['content-encoding'];
+      // The page differs per response (nonce, session expiry): no validator may let a cache revive an old copy.
+      delete headers.etag;
+      delete headers['last-modified'];
+      headers['content-length'] = String(body.length);
+      res.writeHead(response.statusCode, headers);
+      res.end(body);
+      return undefined;
+    }
     res.writeHead(response.statusCode, headers);
     try {
       await pipeline(response.body, res);

@@ -21,6 +21,9 @@ import { readBody } from './body.js';
 import { TrustedProxies } from './client-address.js';
 import { serveOperational } from './endpoints.js';
 import { forwardAuth } from './forward-auth.js';
+import { Embedding } from '../embed/embedding.js';
+import { EmbedSessions } from '../embed/sessions.js';
+import { openSessionStore } from '../sessions/open.js';
 import { UpstreamProxy } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
@@ -30,6 +33,7 @@ export interface GatewayOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const SESSION_SWEEP_MS = 10 * 60 * 1000;
 
 function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
@@ -46,9 +50,16 @@ export class Gateway {
   private readonly proxies: TrustedProxies;
   private readonly upstream: UpstreamProxy;
   private readonly websockets: WebSocketProxy;
+  private readonly embedding: Embedding;
   private readonly allowedOrigins: Set<string>;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
-  private constructor(readonly config: GatewayConfig, private readonly assertions: AssertionSigner, logger: Logger) {
+  private constructor(
+    readonly config: GatewayConfig,
+    private readonly assertions: AssertionSigner,
+    private readonly sessions: EmbedSessions,
+    logger: Logger,
+  ) {
     this.logger = logger;
     this.verifier = new TokenVerifier({
       issuers: config.issuers,
@@ -57,11 +68,13 @@ export class Gateway {
       logger,
       onFetch: (issuer, kind, result) => this.metrics.idpFetches.inc({ issuer, kind, result }),
     });
-    this.access = new AccessControl(this.verifier, this.metrics, logger);
+    const ownOrigin = new URL(config.public_url).origin;
+    this.access = new AccessControl(this.verifier, sessions, ownOrigin, this.metrics, logger);
     this.apps = new AppTable(config.apps);
     this.proxies = new TrustedProxies(config.trusted_proxies);
     this.upstream = new UpstreamProxy(this.metrics, logger);
-    this.websockets = new WebSocketProxy(this.metrics, logger);
+    this.websockets = new WebSocketProxy(this.metrics, logger, sessions);
+    this.embedding = new Embedding({ config, verifier: this.verifier, access: this.access, sessions, apps: this.apps, logger });
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => this.fail(res, error));
@@ -78,12 +91,17 @@ export class Gateway {
     const logger = options.logger ?? createLogger(config.log_level);
     const keyFile = resolve(config.assertion.key_file ?? resolve(config.data_dir, 'assertion-key.json'));
     const assertions = await AssertionSigner.create(keyFile, config.public_url, config.assertion.ttl_seconds);
-    return new Gateway(config, assertions, logger);
+    const store = await openSessionStore(config.sessions.store ?? `sqlite:${resolve(config.data_dir, 'sessions.db')}`);
+    return new Gateway(config, assertions, new EmbedSessions(store, config.embed.session_ttl_seconds), logger);
   }
 
   /** Starts listening on `listen` (or the given port) and starts loading issuer keys in the background. */
   async listen(): Promise<{ url: string; port: number }> {
     this.verifier.start();
+    this.sweepTimer = setInterval(() => {
+      this.sessions.sweep().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'session sweep failed'));
+    }, SESSION_SWEEP_MS);
+    this.sweepTimer.unref();
     const separator = this.config.listen.lastIndexOf(':');
     const host = this.config.listen.slice(0, separator).replace(/^\[|\]$/g, '');
     const port = Number(this.config.listen.slice(separator + 1));
@@ -106,6 +124,7 @@ export class Gateway {
    */
   async close(drainMs = 0): Promise<void> {
     this.verifier.stop();
+    clearInterval(this.sweepTimer);
     this.websockets.close();
     const closed = new Promise<void>((done) => this.server.close(() => done()));
     this.server.closeIdleConnections();
@@ -113,6 +132,7 @@ export class Gateway {
     await closed;
     clearTimeout(deadline);
     await this.upstream.close();
+    await this.sessions.close();
   }
 
   get ready(): boolean {
@@ -157,6 +177,8 @@ export class Gateway {
       return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
     }
     if (target.path.startsWith('/_embedgate/')) {
+      const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
+      if (await this.embedding.serve(target.path, req, res, deny)) return;
       return this.deny(req, res, { status: 404, error: 'not_found', message: 'There is no such gateway endpoint.' }, context);
     }
 
@@ -171,7 +193,13 @@ export class Gateway {
     }
     const { app } = match;
     const decision = await this.access.decide(req, app, target.path, method);
-    if (decision.kind === 'deny') return this.deny(req, res, decision.denial, context, app, decision.identity);
+    if (decision.kind === 'deny') {
+      if (this.embedding.answersWithBootstrap(req, decision.denial)) {
+        this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
+        return this.embedding.sendBootstrap(req, res, decision.denial);
+      }
+      return this.deny(req, res, decision.denial, context, app, decision.identity);
+    }
 
     let body: Buffer | undefined;
     if (decision.kind === 'allow' && app.policy.inspectsCallback(target.path, method)) {
@@ -185,6 +213,7 @@ export class Gateway {
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
+      rewrite: this.embedding.responseRewrite(identity),
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
   }
@@ -233,6 +262,7 @@ export class Gateway {
       identity && await this.assertions.assertionFor(identity, app.config.name));
     this.websockets.forward(req, socket, head, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, expiresAt: identity?.expiresAt,
+      ...(decision.kind === 'allow' && decision.sessionId !== undefined ? { sessionId: decision.sessionId } : {}),
     });
   }
 

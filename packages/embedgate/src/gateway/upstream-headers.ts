@@ -1,5 +1,6 @@
 // Builds the header set an upstream receives: the caller's safe headers plus the gateway's identity headers.
 import type { IncomingMessage } from 'node:http';
+import { withoutSessionCookie } from '../embed/cookies.js';
 import { forwardableRequestHeaders, type HeaderMap } from '../http/headers.js';
 import type { Identity } from '../identity/identity.js';
 import type { ClientAddress } from './client-address.js';
@@ -18,6 +19,11 @@ export function upstreamHeaders(
   assertion: string | undefined,
 ): HeaderMap {
   const headers = forwardableRequestHeaders(req.headers, forwardAuthorization);
+  if (typeof headers.cookie === 'string') {
+    const cookie = withoutSessionCookie(headers.cookie);
+    if (cookie === undefined) delete headers.cookie;
+    else headers.cookie = cookie;
+  }
   headers['x-forwarded-for'] = client.forwardedFor;
   headers['x-forwarded-proto'] = client.proto;
   if (client.host !== '') headers['x-forwarded-host'] = client.host;

@@ -6,6 +6,7 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { HeaderMap } from '../http/headers.js';
 import { rawDenial, type Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
+import type { EmbedSessions } from '../embed/sessions.js';
 import type { MountedApp } from './apps.js';
 
 /** Headers the ws client generates itself for the upstream handshake. */
@@ -46,6 +47,8 @@ export interface UpgradeRequest {
   headers: HeaderMap;
   /** Seconds since the epoch when the credential ends; the socket is closed then. */
   expiresAt: number | undefined;
+  /** The embed session that opened the socket: it follows renewals and closes when the session ends. */
+  sessionId?: string;
 }
 
 export class WebSocketProxy {
@@ -55,7 +58,7 @@ export class WebSocketProxy {
     handleProtocols: (_offered, req) => (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol || false,
   });
 
-  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger) {}
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: EmbedSessions) {}
 
   forward(req: IncomingMessage, socket: Duplex, head: Buffer, upgrade: UpgradeRequest): void {
     const { app } = upgrade;
@@ -99,37 +102,51 @@ export class WebSocketProxy {
   private relay(client: WebSocket, upstream: WebSocket, upgrade: UpgradeRequest): void {
     const app = upgrade.app.config.name;
     let ended = false;
-    const end = (reason: string): void => {
+    const countEnd = (reason: string): void => {
       if (ended) return;
       ended = true;
       this.metrics.websockets.inc({ app, end: reason });
     };
     pipeMessages(client, upstream);
     pipeMessages(upstream, client);
+    let timer: NodeJS.Timeout | undefined;
+    const closeBoth = (reason: string, why: 'expired' | 'revoked'): void => {
+      countEnd(why);
+      client.close(POLICY_VIOLATION, reason);
+      upstream.close(1000, reason);
+    };
+    const expireAt = (expiresAt: number | undefined): void => {
+      clearTimeout(timer);
+      if (expiresAt === undefined) return;
+      const delay = Math.max(0, Math.min(expiresAt * 1000 - Date.now(), MAX_TIMER_MS));
+      timer = setTimeout(() => closeBoth('credential expired', 'expired'), delay);
+      timer.unref();
+    };
+    expireAt(upgrade.expiresAt);
+    let sessionId = upgrade.sessionId;
+    const unsubscribe = sessionId === undefined ? () => undefined : this.sessions.onEnd((id, successor) => {
+      if (id !== sessionId) return;
+      if (successor === undefined) return closeBoth('session ended', 'revoked');
+      sessionId = successor.id;
+      expireAt(successor.expiresAt);
+    });
+    const cleanUp = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+    };
     client.on('close', (code, reason) => {
-      end('client');
+      countEnd('client');
+      cleanUp();
       if (upstream.readyState === WebSocket.OPEN) upstream.close(relayableCode(code), reason);
       else upstream.terminate();
-      clearTimeout(timer);
     });
     upstream.on('close', (code, reason) => {
-      end('upstream');
+      countEnd('upstream');
+      cleanUp();
       if (client.readyState === WebSocket.OPEN) client.close(relayableCode(code), reason);
-      clearTimeout(timer);
     });
     client.on('error', () => client.terminate());
     upstream.on('error', () => upstream.terminate());
-
-    let timer: NodeJS.Timeout | undefined;
-    if (upgrade.expiresAt !== undefined) {
-      const delay = Math.max(0, Math.min(upgrade.expiresAt * 1000 - Date.now(), MAX_TIMER_MS));
-      timer = setTimeout(() => {
-        end('expired');
-        client.close(POLICY_VIOLATION, 'credential expired');
-        upstream.close(1000, 'credential expired');
-      }, delay);
-      timer.unref();
-    }
   }
 
   /** Ends every proxied socket, for shutdown. */

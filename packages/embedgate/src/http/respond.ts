@@ -51,6 +51,7 @@ export function denialHeaders(denial: Denial, html: boolean): Record<string, str
     'content-type': html ? 'text/html; charset=utf-8' : 'application/json',
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
   };
   if (denial.status === 401) headers['www-authenticate'] = wwwAuthenticate(denial);
   if (html) {

@@ -1,0 +1,135 @@
+// Host SDK: attach(iframe, { gateway, getToken }) answers the framed app's token requests over a MessageChannel.
+import { PROTOCOL_VERSION, isHello, type AttachMessage, type HostMessage } from './protocol.js';
+import { isFrameMessage } from './checks.js';
+
+export type EmbedEventType = 'ready' | 'signed-out' | 'forbidden' | 'error';
+export const EMBED_EVENTS: readonly EmbedEventType[] = ['ready', 'signed-out', 'forbidden', 'error'];
+
+export interface EmbedEventDetail {
+  type: EmbedEventType;
+  /** a human-readable reason, when there is one */
+  message?: string;
+  /** what getToken() threw (an 'error' raised on the host side) */
+  error?: unknown;
+}
+export type EmbedListener = (detail: EmbedEventDetail) => void;
+
+/**
+ * Returns an access token for the gateway's audience, fresh enough to use now (call your OIDC client's silent
+ * token method). null, undefined or '' means "signed out".
+ */
+export type GetToken = () => Promise<string | null | undefined> | string | null | undefined;
+
+export interface AttachOptions {
+  /** the gateway's URL; only its origin is used, compared exactly with the hello's origin */
+  gateway: string;
+  getToken: GetToken;
+}
+
+export interface EmbedHandle {
+  readonly iframe: HTMLIFrameElement;
+  /** Adds a listener; returns a function that removes it. */
+  on(type: EmbedEventType, listener: EmbedListener): () => void;
+  off(type: EmbedEventType, listener: EmbedListener): void;
+  /** Ends the framed app's session (DELETE /_embedgate/session) and shows its signed-out overlay. */
+  signOut(): void;
+  /** Stops listening and closes the port. */
+  detach(): void;
+}
+
+/** The exact origin of an http(s) gateway URL; throws on anything else. */
+export function gatewayOrigin(gateway: string): string {
+  const url = new URL(gateway);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('embedgate: gateway must be an http(s) URL');
+  return url.origin;
+}
+
+export function attach(iframe: HTMLIFrameElement, options: AttachOptions): EmbedHandle {
+  const origin = gatewayOrigin(options.gateway);
+  const { getToken } = options;
+  if (typeof getToken !== 'function') throw new TypeError('embedgate: getToken must be a function');
+  const listeners = new Map<EmbedEventType, Set<EmbedListener>>();
+  let port: MessagePort | undefined;
+  let pendingSignOut = false;
+
+  const emit = (detail: EmbedEventDetail): void => {
+    for (const listener of listeners.get(detail.type) ?? []) {
+      try {
+        listener(detail);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
+    iframe.dispatchEvent(new CustomEvent('embedgate:' + detail.type, { detail }));
+  };
+
+  const answer = async (to: MessagePort): Promise<void> => {
+    let reply: HostMessage;
+    try {
+      const token = await getToken();
+      reply = typeof token === 'string' && token ? { type: 'token', token } : { type: 'no-token', reason: 'signed-out' };
+    } catch (error) {
+      reply = { type: 'no-token', reason: 'error' };
+      emit({ type: 'error', message: 'getToken failed', error });
+    }
+    to.postMessage(reply);
+  };
+
+  const onMessage = (event: MessageEvent): void => {
+    const frame = iframe.contentWindow;
+    const hello = event.ports[0];
+    if (!frame || event.source !== frame || !isHello(event.data)) return;
+    if (event.origin !== origin) {
+      // Ignored; most likely `gateway` does not match the iframe's URL (scheme, host and port must all match).
+      console.warn(`embedgate: ignored a hello from ${event.origin}; the gateway option says ${origin}`);
+      return;
+    }
+    if (!hello) return;
+    port?.close();
+    port = hello;
+    hello.onmessage = ({ data }: MessageEvent) => {
+      if (!isFrameMessage(data)) return;
+      if (data.type === 'token-request') void answer(hello);
+      else emit(data.type === 'ready' || data.type === 'signed-out' ? { type: data.type } : { ...data });
+    };
+    if (pendingSignOut) {
+      pendingSignOut = false;
+      hello.postMessage({ type: 'sign-out' } satisfies HostMessage);
+    }
+  };
+
+  window.addEventListener('message', onMessage);
+  // A frame that already said hello before we listened says it again. Only worth asking when the iframe shows a
+  // cross-origin page (reading its location throws); an about:blank or same-origin iframe is not the gateway
+  // yet, and the browser would log a targetOrigin mismatch. The browser delivers it only to the gateway's origin.
+  try {
+    void iframe.contentWindow?.location.href;
+  } catch {
+    iframe.contentWindow?.postMessage({ embedgate: PROTOCOL_VERSION, type: 'attach' } satisfies AttachMessage, origin);
+  }
+
+  return {
+    iframe,
+    on(type, listener) {
+      let set = listeners.get(type);
+      if (!set) listeners.set(type, set = new Set());
+      set.add(listener);
+      return () => this.off(type, listener);
+    },
+    off(type, listener) {
+      listeners.get(type)?.delete(listener);
+    },
+    signOut() {
+      if (port) port.postMessage({ type: 'sign-out' } satisfies HostMessage);
+      else pendingSignOut = true;
+    },
+    detach() {
+      window.removeEventListener('message', onMessage);
+      port?.close();
+      port = undefined;
+      listeners.clear();
+    },
+  };
+}

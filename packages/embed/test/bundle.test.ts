@@ -1,0 +1,55 @@
+// The two scripts the gateway serves: size budget (3 KB min+gzip each), classic scripts without imports,
+// and no globals beyond window.embedgate (host) / none (frame).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import vm from 'node:vm';
+import { gzipSync } from 'node:zlib';
+import { bundle } from '../build.mjs';
+
+const bundles = (await bundle({ write: false })) as Record<'host.min.js' | 'frame.min.js', string>;
+const BUDGET = 3072;
+
+for (const name of ['host.min.js', 'frame.min.js'] as const) {
+  test(`${name} is at most ${BUDGET} bytes min+gzip and has no import/export`, () => {
+    const code = bundles[name];
+    const gzip = gzipSync(Buffer.from(code), { level: 9 }).length;
+    assert.ok(gzip <= BUDGET, `${name}: ${gzip} bytes gzip (${code.length} min) > ${BUDGET}`);
+    assert.doesNotMatch(code, /\bimport\s*[\s{*("'`.]|\bexport\s*[\s{*]|\brequire\s*\(/);
+    assert.doesNotThrow(() => new vm.Script(code), 'parses as a classic script');
+  });
+}
+
+function globalsAfter(code: string, extra: Record<string, unknown>): string[] {
+  const ctx = vm.createContext({ ...extra });
+  vm.runInContext('globalThis.window = globalThis.parent = globalThis', ctx);
+  const names = (): string[] => Array.from(vm.runInContext('Object.getOwnPropertyNames(globalThis)', ctx) as string[]);
+  const before = new Set(names());
+  vm.runInContext(code, ctx);
+  return names().filter((k) => !before.has(k));
+}
+
+test('frame.min.js defines no globals', () => {
+  let shown = '';
+  const dataset = { embedgateMode: 'bootstrap', embedgateOrigins: '["https://host.example"]' };
+  const added = globalsAfter(bundles['frame.min.js'], {
+    document: {
+      currentScript: { dataset }, referrer: '', body: { append() {} },
+      createElement: () => ({
+        style: {}, setAttribute() {},
+        set textContent(text: string) {
+          shown = text;
+        },
+      }),
+    },
+    location: { origin: 'https://gw.example' },
+    fetch: () => Promise.reject(new Error('no')),
+  });
+  assert.deepEqual(added, []);
+  assert.match(shown, /approved page/, 'it ran (not framed → message)');
+});
+
+test('host.min.js defines window.embedgate only', () => {
+  const ctx: Record<string, unknown> = { addEventListener() {}, removeEventListener() {} };
+  const added = globalsAfter(bundles['host.min.js'], ctx);
+  assert.deepEqual(added, ['embedgate']);
+});

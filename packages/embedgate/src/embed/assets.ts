@@ -1,0 +1,55 @@
+// Serves the embed SDK's built scripts (frame.js for apps, host.js for host pages) from @embedgate/embed.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+interface Asset {
+  body: Buffer;
+  etag: string;
+}
+
+const FILES: Record<string, string> = {
+  '/_embedgate/frame.js': 'frame.min.js',
+  '/_embedgate/host.js': 'host.min.js',
+};
+
+function loadAssets(): Map<string, Asset> {
+  const dist = dirname(createRequire(import.meta.url).resolve('@embedgate/embed'));
+  const assets = new Map<string, Asset>();
+  for (const [path, file] of Object.entries(FILES)) {
+    const body = readFileSync(join(dist, file));
+    assets.set(path, { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+  }
+  return assets;
+}
+
+export class EmbedAssets {
+  private readonly assets: Map<string, Asset>;
+
+  constructor() {
+    this.assets = loadAssets();
+  }
+
+  /** Answers the two script paths; returns false for anything else. */
+  serve(path: string, req: IncomingMessage, res: ServerResponse): boolean {
+    const asset = this.assets.get(path);
+    if (asset === undefined) return false;
+    const headers = {
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'no-cache',
+      etag: asset.etag,
+      'x-content-type-options': 'nosniff',
+      'cross-origin-resource-policy': 'cross-origin',
+    };
+    if (req.headers['if-none-match'] === asset.etag) {
+      res.writeHead(304, headers);
+      res.end();
+      return true;
+    }
+    res.writeHead(200, { ...headers, 'content-length': asset.body.length });
+    res.end(req.method === 'HEAD' ? undefined : asset.body);
+    return true;
+  }
+}

@@ -1,0 +1,96 @@
+// Everything the gateway does for apps in cross-site frames: session endpoint, SDK scripts, bootstrap, response rewriting.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/schema.js';
+import type { AccessControl } from '../gateway/access.js';
+import type { AppTable } from '../gateway/apps.js';
+import type { ResponseRewrite } from '../gateway/proxy.js';
+import type { Denial } from '../http/respond.js';
+import type { Identity } from '../identity/identity.js';
+import type { TokenVerifier } from '../tokens/verifier.js';
+import { EmbedAssets } from './assets.js';
+import { clearedSessionCookie } from './cookies.js';
+import { sendBootstrap } from './bootstrap.js';
+import { FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders } from './html.js';
+import { handleSessionRequest } from './session-endpoint.js';
+import type { EmbedSessions } from './sessions.js';
+
+const SESSION_PATH = '/_embedgate/session';
+
+export interface EmbeddingDeps {
+  config: GatewayConfig;
+  verifier: TokenVerifier;
+  access: AccessControl;
+  sessions: EmbedSessions;
+  apps: AppTable;
+  logger: Logger;
+}
+
+export class Embedding {
+  private readonly origins: string[];
+  private readonly frameAncestors: string;
+  private readonly scriptUrl: string;
+  private readonly sessionUrl: string;
+  private readonly assets: EmbedAssets | undefined;
+
+  constructor(private readonly deps: EmbeddingDeps) {
+    this.origins = deps.config.embed.allowed_origins;
+    this.frameAncestors = this.origins.length > 0 ? this.origins.join(' ') : "'none'";
+    const origin = new URL(deps.config.public_url).origin;
+    this.scriptUrl = `${origin}${FRAME_SCRIPT_PATH}`;
+    this.sessionUrl = `${origin}${SESSION_PATH}`;
+    try {
+      this.assets = new EmbedAssets();
+    } catch (error) {
+      deps.logger.warn({ err: (error as Error).message }, 'the embed SDK scripts are not built; embedding is unavailable (run npm run build)');
+    }
+  }
+
+  get enabled(): boolean {
+    return this.origins.length > 0 && this.assets !== undefined;
+  }
+
+  /** Answers /_embedgate/session, /_embedgate/frame.js and /_embedgate/host.js; false for other paths. */
+  async serve(path: string, req: IncomingMessage, res: ServerResponse, deny: (denial: Denial, identity?: Identity) => void): Promise<boolean> {
+    if (path === SESSION_PATH) {
+      await handleSessionRequest(req, res, { ...this.deps, deny });
+      return true;
+    }
+    if (this.assets === undefined) return false;
+    return this.assets.serve(path, req, res);
+  }
+
+  /** An iframe navigation without credentials gets the bootstrap page, which fetches a token from the host. */
+  answersWithBootstrap(req: IncomingMessage, denial: Denial): boolean {
+    return this.enabled && (denial.error === 'missing_token' || denial.error === 'session_expired')
+      && req.headers['sec-fetch-dest'] === 'iframe' && (req.method === 'GET' || req.method === 'HEAD');
+  }
+
+  /** The bootstrap page; a dead session cookie is cleared on the way so the new session starts clean. */
+  sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial): void {
+    if (denial.error === 'session_expired') res.setHeader('set-cookie', clearedSessionCookie());
+    sendBootstrap(res, { origins: this.origins, frameAncestors: this.frameAncestors, headerMode: this.deps.config.embed.header_mode, head: req.method === 'HEAD' });
+  }
+
+  /** Framing headers for every app response; the frame script in its pages when embedding is on. */
+  responseRewrite(identity: Identity | undefined): ResponseRewrite {
+    if (!this.enabled) {
+      return { headers: (headers) => rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors }) };
+    }
+    const nonce = randomBytes(16).toString('base64');
+    return {
+      headers: (headers, isHtml) => rewriteEmbedHeaders(headers, {
+        frameAncestors: this.frameAncestors,
+        ...(isHtml ? { script: { nonce, url: this.scriptUrl, sessionUrl: this.sessionUrl } } : {}),
+      }),
+      html: (html) => injectIntoHtml(html, frameScriptTag({
+        origins: this.origins,
+        mode: 'app',
+        headerMode: this.deps.config.embed.header_mode,
+        nonce,
+        ...(identity === undefined ? {} : { expiresAt: identity.expiresAt }),
+      })),
+    };
+  }
+}

@@ -1,0 +1,101 @@
+// Response rewriting for embedded apps: the frame script goes into HTML, framing rules into the headers.
+import { escapeHtml } from '../http/respond.js';
+import { setsSessionCookie } from './cookies.js';
+
+export const FRAME_SCRIPT_PATH = '/_embedgate/frame.js';
+
+export interface FrameScriptOptions {
+  origins: string[];
+  mode: 'app' | 'bootstrap';
+  headerMode: boolean;
+  /** Seconds since the epoch when the session ends (app mode). */
+  expiresAt?: number;
+  nonce?: string;
+}
+
+export function frameScriptTag(options: FrameScriptOptions): string {
+  const attributes = [
+    `src="${FRAME_SCRIPT_PATH}"`,
+    `data-embedgate-origins="${escapeHtml(JSON.stringify(options.origins))}"`,
+    `data-embedgate-mode="${options.mode}"`,
+    `data-embedgate-header-mode="${String(options.headerMode)}"`,
+    ...(options.expiresAt === undefined ? [] : [`data-embedgate-expires="${options.expiresAt}"`]),
+    ...(options.nonce === undefined ? [] : [`nonce="${options.nonce}"`]),
+  ];
+  return `<script ${attributes.join(' ')}></script>`;
+}
+
+/** Puts `tag` first in <head> (else after <html>, else at the very start), before any script of the app. */
+export function injectIntoHtml(html: string, tag: string): string {
+  const anchor = /<head\b[^>]*>/i.exec(html) ?? /<html\b[^>]*>/i.exec(html);
+  if (anchor === null) return tag + html;
+  const at = anchor.index + anchor[0].length;
+  return html.slice(0, at) + tag + html.slice(at);
+}
+
+type Directives = Array<[string, string[]]>;
+
+function parsePolicy(policy: string): Directives {
+  return policy.split(';').map((part) => part.trim()).filter((part) => part !== '').map((part) => {
+    const [name = '', ...sources] = part.split(/\s+/);
+    return [name.toLowerCase(), sources];
+  });
+}
+
+function formatPolicy(directives: Directives): string {
+  return directives.map(([name, sources]) => [name, ...sources].join(' ')).join('; ');
+}
+
+/**
+ * Adds `addition(sources)` to each directive in `names`; when none of them is present but default-src is, a copy of
+ * default-src under the first name gets it, so nothing else default-src governs is loosened.
+ */
+function allowIn(directives: Directives, names: string[], addition: (sources: string[]) => string): Directives {
+  const present = directives.some(([name]) => names.includes(name));
+  const fallback = directives.find(([name]) => name === 'default-src');
+  if (!present && fallback === undefined) return directives;
+  const add = (sources: string[]): string[] => {
+    const kept = sources.filter((source) => source !== "'none'");
+    return [...kept, addition(kept)];
+  };
+  if (!present) return [...directives, [names[0] as string, add((fallback as [string, string[]])[1])]];
+  return directives.map(([name, sources]) => (names.includes(name) ? [name, add(sources)] : [name, sources]));
+}
+
+/**
+ * Lets the injected script run, and reach /_embedgate/session, under the app's own policy without loosening it for
+ * anything else: a nonce where the policy already works with nonces, hashes or 'strict-dynamic' (there
+ * 'unsafe-inline' is ignored anyway), else the exact URL of the script (a nonce would switch off 'unsafe-inline').
+ */
+function allowFrameScript(directives: Directives, nonce: string, scriptUrl: string, sessionUrl: string): Directives {
+  const withScript = allowIn(directives, ['script-src', 'script-src-elem'], (sources) => (
+    sources.some((source) => /^'(nonce-|sha256-|sha384-|sha512-|strict-dynamic')/.test(source)) ? `'nonce-${nonce}'` : scriptUrl
+  ));
+  return allowIn(withScript, ['connect-src'], () => sessionUrl);
+}
+
+export interface EmbedHeaderOptions {
+  frameAncestors: string;
+  /** Set when the frame script is injected into this response. */
+  script?: { nonce: string; url: string; sessionUrl: string };
+}
+
+/**
+ * Drops X-Frame-Options and any frame-ancestors of the app, adds the gateway's frame-ancestors, and (when the
+ * script is injected) allows the frame script in every policy the app sets.
+ */
+export function rewriteEmbedHeaders(headers: Record<string, string | string[]>, options: EmbedHeaderOptions): void {
+  delete headers['x-frame-options'];
+  const cookies = [headers['set-cookie'] ?? []].flat().filter((cookie) => !setsSessionCookie(cookie));
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  else delete headers['set-cookie'];
+  // One header may hold several policies separated by commas; each is enforced on its own.
+  const policies = [headers['content-security-policy'] ?? []].flat().flatMap((value) => value.split(','));
+  const rewritten = policies.map((policy) => {
+    let directives = parsePolicy(policy).filter(([name]) => name !== 'frame-ancestors');
+    if (options.script !== undefined) directives = allowFrameScript(directives, options.script.nonce, options.script.url, options.script.sessionUrl);
+    return formatPolicy(directives);
+  }).filter((policy) => policy !== '');
+  rewritten.push(`frame-ancestors ${options.frameAncestors}`);
+  headers['content-security-policy'] = rewritten.length === 1 ? rewritten[0] as string : rewritten;
+}

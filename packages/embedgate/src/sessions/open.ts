@@ -1,0 +1,15 @@
+// Opens the session store named by `sessions.store`: memory: or sqlite:PATH.
+import { resolve } from 'node:path';
+import type { SessionStore } from './types.js';
+
+export async function openSessionStore(store: string): Promise<SessionStore> {
+  if (store === 'memory:') {
+    const { MemorySessionStore } = await import('./memory.js');
+    return new MemorySessionStore();
+  }
+  if (store.startsWith('sqlite:') && store.length > 'sqlite:'.length) {
+    const { SqliteSessionStore } = await import('./sqlite.js');
+    return new SqliteSessionStore(resolve(store.slice('sqlite:'.length)));
+  }
+  throw new Error('sessions.store must be memory: or sqlite:PATH');
+}
