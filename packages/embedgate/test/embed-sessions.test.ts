@@ -14,6 +14,7 @@ import { startHostileOp, type HostileOp } from './support/hostile-op.js';
 import { freePort } from './support/idp.js';
 import { rawRequest } from './support/raw-http.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
+import { echo, openWebSocket, type Opened } from './support/ws-client.js';
 
 const COOKIE = '__Host-embedgate';
 const HOST_ORIGIN = 'http://host.example';
@@ -125,25 +126,8 @@ async function waitPast(exp: number): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
-type Opened = { ws: WebSocket } | { status: number };
-
-/** Opens a WebSocket to /sales/ws; the socket, or the HTTP status of a refused upgrade. */
 function openWs(headers: Record<string, string>): Promise<Opened> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${gw.url.replace(/^http/, 'ws')}/sales/ws`, { headers });
-    ws.once('open', () => resolve({ ws }));
-    ws.once('unexpected-response', (request, response) => {
-      resolve({ status: response.statusCode ?? 0 });
-      request.destroy();
-    });
-    ws.once('error', reject);
-  });
-}
-
-async function echo(ws: WebSocket, text: string): Promise<string> {
-  ws.send(text);
-  const [data] = (await once(ws, 'message')) as [Buffer];
-  return data.toString();
+  return openWebSocket(`${gw.url.replace(/^http/, 'ws')}/sales/ws`, headers);
 }
 
 /** Sockets opened by a test; afterEach closes whatever a failed test left open. */

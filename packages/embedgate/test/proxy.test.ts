@@ -11,6 +11,7 @@ import { eventually, startGateway, type RunningGateway } from './support/gateway
 import { startHostileOp, type HostileOp } from './support/hostile-op.js';
 import { rawRequest } from './support/raw-http.js';
 import { BIG_BODY_BYTES, SLOW_DELAY_MS, startUpstream, type Upstream } from './support/upstream.js';
+import { echo, openWebSocket, type Opened } from './support/ws-client.js';
 
 const HOST_ORIGIN = 'http://host.example';
 const DASH_MAX_BODY = 4096;
@@ -285,25 +286,8 @@ describe('Dash callbacks', () => {
 });
 
 describe('WebSockets', () => {
-  type Outcome = { ws: WebSocket } | { status: number };
-
-  /** Opens a WebSocket through the gateway; resolves with the socket, or the HTTP status of a refused upgrade. */
-  function openWs(headers: Record<string, string>): Promise<Outcome> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${gw.url.replace(/^http/, 'ws')}/app/ws`, { headers });
-      ws.once('open', () => resolve({ ws }));
-      ws.once('unexpected-response', (request, response) => {
-        resolve({ status: response.statusCode ?? 0 });
-        request.destroy();
-      });
-      ws.once('error', reject);
-    });
-  }
-
-  async function echo(ws: WebSocket, text: string): Promise<string> {
-    ws.send(text);
-    const [data] = (await once(ws, 'message')) as [Buffer];
-    return data.toString();
+  function openWs(headers: Record<string, string>): Promise<Opened> {
+    return openWebSocket(`${gw.url.replace(/^http/, 'ws')}/app/ws`, headers);
   }
 
   async function closeWs(ws: WebSocket): Promise<void> {
