@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Frame } from 'playwright-core';
 import { launchChromium, openTab, type BrowserTab } from './support/chromium.js';
 import { eventually } from './support/gateway.js';
+import { rawRequest } from './support/raw-http.js';
 import {
   FRAME_ANCESTORS_REFUSAL, gatewayFrame, hostState, startEmbedEnv, textMatching, waitForHostEvent, type EmbedEnv,
 } from './support/embed-browser-env.js';
@@ -26,8 +27,12 @@ before(async () => {
   browser = await launchChromium();
 });
 
+// Each test closes what it opened, so no page of an earlier test keeps calling the app.
+afterEach(async () => {
+  for (const opened of tabs.splice(0)) await opened.close().catch(() => undefined);
+});
+
 after(async () => {
-  for (const tab of tabs) await tab.close().catch(() => undefined);
   await browser?.close();
   await env?.close();
 });
@@ -43,6 +48,11 @@ async function tabWithSession(): Promise<BrowserTab> {
   const t = await tab();
   await t.page.goto(`${env.host.origin}/host.html?user=alice`);
   await waitForHostEvent(t.page, 'ready');
+  const app = gatewayFrame(t.page, env.gwOrigin);
+  assert.ok(app !== undefined);
+  // Let the app's own requests on load finish, so later counts of upstream requests start from a quiet state.
+  for (const id of ['#layout', '#chart', '#payroll']) await textMatching(app, id, /^\d+$/);
+  await textMatching(app, '#ws-echo', /\S/);
   assert.equal((await t.context.cookies()).filter((c) => c.name === SESSION_COOKIE).length, 1);
   return t;
 }
@@ -76,7 +86,7 @@ describe('who may frame the app', () => {
 
     const state = await hostState(t.page);
     assert.equal(state.sdkMissing, false, 'the host SDK was loaded and attached');
-    assert.equal(gatewayFrame(t.page, env.gwOrigin), undefined, 'the iframe never shows the app or the bootstrap');
+    assert.ok(gatewayFrame(t.page, env.gwOrigin) === undefined, 'the iframe never shows the app or the bootstrap');
     assert.equal(errorFrames(t).length, 1, 'the iframe shows Chromium\'s error page');
     assert.equal(state.tokenCalls, 0, 'getToken never called');
     assert.deepEqual(env.other.tokenRequests, [], 'the page\'s token endpoint was never asked');
@@ -98,17 +108,19 @@ describe('who may frame the app', () => {
     assert.ok(widget !== undefined);
     await widget.waitForFunction('window.frameLoads >= 1');
     assert.deepEqual((await hostState(widget)).messages, [], 'the sandboxed parent got no hello');
-    assert.equal(gatewayFrame(sandboxed.page, env.gwOrigin), undefined);
+    assert.ok(gatewayFrame(sandboxed.page, env.gwOrigin) === undefined);
     assert.equal(sessionPosts(), posts, 'no session POST');
 
-    // (ii) The app itself (gateway origin, allowed to be framed by the host) frames the app again.
+    // (ii) The app itself (gateway origin, allowed to be framed by the host) frames the app again. The inner request
+    // carries the cookie of the host's partition, so it would be the app page (frame script in app mode): refused too.
     const nested = await tab();
     await nested.page.goto(url(env.host.origin, '/host.html', { user: 'alice', app: '/sales/nested' }));
     await waitForHostEvent(nested.page, 'ready');
     const outer = gatewayFrame(nested.page, env.gwOrigin, '/sales/nested');
     assert.ok(outer !== undefined, 'the outer app page is shown');
     assert.equal(await refusal(nested, 0), env.host.origin, 'the inner frame, whose parent is the gateway\'s origin, is refused');
-    assert.equal(gatewayFrame(nested.page, env.gwOrigin, '/sales/'), outer, 'the only app frame is the outer one');
+    assert.deepEqual(nested.page.frames().filter((f) => f.url().startsWith(env.gwOrigin)).map((f) => f.url()), [`${env.gwOrigin}/sales/nested`],
+      'the only gateway document is the outer app page');
     assert.deepEqual((await hostState(outer)).messages, [], 'the gateway-origin parent got no hello from the inner frame');
     assert.equal((await hostState(nested.page)).tokenCalls, 2, 'getToken only for the outer frame (bootstrap + app page)');
     assert.equal(sessionPosts(), posts + 1, 'one session POST: the outer frame\'s');
@@ -123,8 +135,37 @@ describe('who may frame the app', () => {
     const state = await hostState(hostFrame);
     assert.equal(state.tokenCalls, 0, 'getToken never called');
     assert.deepEqual(state.messages, []);
-    assert.equal(gatewayFrame(framed.page, env.gwOrigin), undefined);
+    assert.ok(gatewayFrame(framed.page, env.gwOrigin) === undefined);
     assert.equal(sessionPosts(), posts + 1, 'no further session POST');
+  });
+
+  it('4c: defence in depth — with frame-ancestors stripped on the way (a browser that ignores it), the bootstrap itself refuses the unlisted parent: "approved page" message, no hello, no getToken, no session POST', async () => {
+    const t = await tab();
+    const posts = sessionPosts();
+    const stripped: string[] = [];
+    await t.context.route(`${env.gwOrigin}/sales/`, async (route) => {
+      // Passed on as the iframe navigation it is (Playwright's fetch would not send the Sec-Fetch-* headers itself).
+      const response = await route.fetch({
+        headers: { ...await route.request().allHeaders(), 'sec-fetch-dest': 'iframe', 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'cross-site' },
+      });
+      const headers = response.headers();
+      const policy = headers['content-security-policy'] ?? '';
+      headers['content-security-policy'] = policy.split(';').filter((d) => !/^\s*frame-ancestors\b/i.test(d)).join(';');
+      stripped.push(policy);
+      await route.fulfill({ response, headers });
+    });
+    await t.page.goto(url(env.other.origin, '/host.html', { user: 'alice' }));
+    await t.page.waitForFunction('window.frameLoads >= 1');
+    const frame = gatewayFrame(t.page, env.gwOrigin) ?? assert.fail(`with frame-ancestors gone the bootstrap page loads (frames: ${t.page.frames().map((f) => f.url()).join(' ')}; console: ${t.console.join(' | ')}; stripped: ${stripped.join(' | ')})`);
+    assert.equal(await textMatching(frame, '[role=alert], #embedgate-status', /approved page/), 'This app can only be shown inside an approved page.');
+    assert.equal(stripped.length, 1);
+    assert.match(stripped[0] ?? '', /frame-ancestors/, 'the gateway had sent frame-ancestors');
+    assert.equal(await frame.title(), 'Signing in', 'the bootstrap page, not the app');
+    const state = await hostState(t.page);
+    assert.deepEqual(state.messages, [], 'no hello to the unlisted parent');
+    assert.equal(state.tokenCalls, 0);
+    assert.deepEqual(env.other.tokenRequests, []);
+    assert.equal(sessionPosts(), posts, 'no session POST');
   });
 });
 
@@ -148,28 +189,29 @@ describe('security cases H (framing, postMessage)', () => {
       assert.match(headers['content-security-policy'] ?? '', /(^|;)\s*frame-ancestors 'none'\s*(;|$)/, `${path}: CSP header`);
       assert.match(headers['content-type'] ?? '', /^text\/html/, `${path}: an HTML page (what a frame would show)`);
       assert.equal(await refusal(t, from), "'none'", path);
+      await t.page.waitForFunction('window.frameLoads >= 1');
       assert.equal(errorFrames(t).length, 1, `${path}: Chromium shows its error page instead`);
-      assert.equal(gatewayFrame(t.page, env.gwOrigin, '/'), undefined, `${path}: no gateway document in the frame`);
+      assert.ok(gatewayFrame(t.page, env.gwOrigin, '/') === undefined, `${path}: no gateway document in the frame`);
       // The same page fetched outside the browser: the protection is in headers, not in a <meta> tag.
-      const body = await (await fetch(`${env.gwOrigin}${path}`, { headers: { 'sec-fetch-dest': 'iframe', 'sec-fetch-mode': 'navigate', accept: 'text/html' } })).text();
+      const { body } = await rawRequest(env.gwOrigin, path, ['Sec-Fetch-Dest: iframe', 'Sec-Fetch-Mode: navigate', 'Sec-Fetch-Site: cross-site', 'Accept: text/html']);
       assert.match(body, /^<!doctype html>/i, path);
       assert.doesNotMatch(body, /<meta[^>]+http-equiv/i, `${path}: no <meta> policy`);
     }
   });
 
-  it('105 (JSON endpoints): /healthz, /readyz, /metrics and /_embedgate/jwks.json refuse framing too', {
-    todo: 'the gateway sends no X-Frame-Options or frame-ancestors with its JSON/metrics endpoints (sendJson, endpoints.ts); they are not in case 105\'s list and render no clickable UI',
-  }, async () => {
+  it('105 (JSON endpoints): /healthz, /readyz, /metrics and /_embedgate/jwks.json refuse framing too', async () => {
     const t = await tab();
+    const framed: string[] = [];
     for (const path of ['/healthz', '/readyz', '/metrics', '/_embedgate/jwks.json']) {
-      const from = t.consoleAt.length;
       const navigated = t.page.waitForResponse((r) => r.url() === `${env.gwOrigin}${path}`);
       await t.page.goto(url(env.foreign.origin, '/frame.html', { src: `${env.gwOrigin}${path}` }));
       const headers = await (await navigated).allHeaders();
       await t.page.waitForFunction('window.frameLoads >= 1');
-      assert.equal(gatewayFrame(t.page, env.gwOrigin, path), undefined,
-        `${path} rendered in a foreign site's frame (x-frame-options: ${headers['x-frame-options']}, csp: ${headers['content-security-policy']}); console: ${JSON.stringify(t.console.slice(from))}`);
+      if (gatewayFrame(t.page, env.gwOrigin, path) !== undefined) {
+        framed.push(`${path} (x-frame-options: ${headers['x-frame-options']}, content-security-policy: ${headers['content-security-policy']})`);
+      }
     }
+    assert.deepEqual(framed, [], 'rendered inside a foreign site\'s frame');
   });
 
   it('106 (static): the built frame.min.js and host.min.js never post a window message to "*"', () => {
@@ -286,7 +328,7 @@ describe('security cases H (framing, postMessage)', () => {
     assert.equal((await request.response())?.status(), 401, 'without the cookie the gateway answers with the bootstrap');
     assert.equal(await refusal(t, from), env.host.origin);
     await t.page.waitForFunction('window.frameLoads >= 1');
-    assert.equal(gatewayFrame(t.page, env.gwOrigin), undefined);
+    assert.ok(gatewayFrame(t.page, env.gwOrigin) === undefined);
     assert.deepEqual((await hostState(t.page)).messages, []);
     assert.equal(sessionPosts(), posts, 'no session POST');
     assert.equal(env.app.requests.length, upstream, 'the upstream received nothing');
@@ -299,7 +341,7 @@ describe('security cases H (framing, postMessage)', () => {
     await t.page.goto(url(env.other.origin, '/frame.html', { hidden: '1', src: target }));
     const sameSiteHeaders = await (await sameSite).allHeaders();
     await refusal(t, sameSiteFrom);
-    assert.equal(gatewayFrame(t.page, env.gwOrigin), undefined);
+    assert.ok(gatewayFrame(t.page, env.gwOrigin) === undefined);
     ctx.diagnostic(`same-site other origin (${env.other.origin}): cookie ${sameSiteHeaders.cookie?.includes(SESSION_COOKIE) ? 'sent' : 'not sent'}, upstream requests +${env.app.requests.length - upstream}`);
   });
 });

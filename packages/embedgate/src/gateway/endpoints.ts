@@ -1,6 +1,6 @@
 // The gateway's own endpoints: health, readiness, metrics, the assertion JWKS and forward-auth.
 import type { ServerResponse } from 'node:http';
-import { sendJson } from '../http/respond.js';
+import { OWN_RESOURCE_HEADERS, sendJson } from '../http/respond.js';
 import type { AssertionSigner } from '../identity/assertion.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
@@ -25,7 +25,7 @@ export async function serveOperational(path: string, res: ServerResponse, deps: 
     }
     case '/metrics': {
       const body = await deps.metrics.registry.metrics();
-      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'cache-control': 'no-store' });
+      res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'cache-control': 'no-store', ...OWN_RESOURCE_HEADERS });
       res.end(body);
       return true;
     }

@@ -79,8 +79,17 @@ export function rawDenial(denial: Denial): string {
   return `HTTP/1.1 ${denial.status} ${TITLES[denial.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }
 
+/** Headers for the gateway's own non-HTML answers: never framed, never sniffed. */
+export const OWN_RESOURCE_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+} as const;
+
 export function sendJson(res: ServerResponse, status: number, value: unknown, extra: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...extra });
+  res.writeHead(status, {
+    'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), ...OWN_RESOURCE_HEADERS, ...extra,
+  });
   res.end(body);
 }

@@ -1,0 +1,68 @@
+// Real-browser tests: Debian's Chromium driven by playwright-core (never a downloaded browser), with third-party
+// cookies blocked in every page through CDP, and every console line and page error of every frame captured.
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.EMBEDGATE_CHROMIUM ?? '/usr/bin/chromium';
+
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Turns Chromium's third-party-cookie blocking on for one page (what users of privacy modes and new Chrome get). */
+export async function blockThirdPartyCookies(context: BrowserContext, page: Page): Promise<void> {
+  const cdp = await context.newCDPSession(page);
+  // playwright-core's protocol types only know the first field; Chromium takes all three.
+  const controls = {
+    enableThirdPartyCookieRestriction: true,
+    disableThirdPartyCookieMetadata: true,
+    disableThirdPartyCookieHeuristics: true,
+  };
+  await cdp.send('Network.setCookieControls', controls);
+}
+
+export interface BrowserTab {
+  context: BrowserContext;
+  page: Page;
+  /** Every console message of the page and its frames, as "type: text" (the frames' origins are in `consoleAt`). */
+  console: string[];
+  /** Console messages with the URL of the frame that logged them. */
+  consoleAt: Array<{ type: string; text: string; url: string }>;
+  /** Uncaught exceptions of the page and its frames. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh context (its own cookie jar and partitions) with one page, third-party cookies blocked before anything is
+ * loaded; popups get the same as soon as they open (their first request may come before that).
+ * (Chromium 156 here blocked them even without the CDP call — blockedReasons "UserPreferences" — presumably because
+ * Playwright's contexts are off-the-record profiles; the call makes it explicit and independent of defaults.)
+ */
+export async function openTab(browser: Browser): Promise<BrowserTab> {
+  const context = await browser.newContext();
+  const consoleLines: string[] = [];
+  const consoleAt: BrowserTab['consoleAt'] = [];
+  const errors: string[] = [];
+  const watch = (page: Page): void => {
+    page.on('console', (message) => {
+      consoleLines.push(`${message.type()}: ${message.text()}`);
+      consoleAt.push({ type: message.type(), text: message.text(), url: message.location().url });
+    });
+    page.on('pageerror', (error) => errors.push(`${error.name}: ${error.message}`));
+  };
+  const blocking = new WeakMap<Page, Promise<void>>();
+  context.on('page', (opened) => {
+    watch(opened);
+    const blocked = blockThirdPartyCookies(context, opened);
+    blocked.catch(() => undefined); // a popup closed at once; the main page's failure is raised below
+    blocking.set(opened, blocked);
+  });
+  const page = await context.newPage();
+  await (blocking.get(page) ?? blockThirdPartyCookies(context, page));
+  return { context, page, console: consoleLines, consoleAt, errors, close: () => context.close() };
+}
