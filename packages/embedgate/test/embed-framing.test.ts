@@ -262,12 +262,13 @@ describe('bootstrap', () => {
     assert.deepEqual(frameAncestors(response.headers['content-security-policy']), [["'none'"]]);
   });
 
-  it('an iframe navigation with a dead session cookie gets the bootstrap again (the frame can recover)', async () => {
+  it('90: an iframe navigation with a dead session cookie gets the bootstrap again, and the stale cookie is cleared', async () => {
     const dead = 'A'.repeat(43);
     const response = await rawRequest(gw.url, '/site/plain', [...IFRAME_NAVIGATION, `Cookie: ${COOKIE}=${dead}`]);
     assert.equal(response.status, 401);
     assert.equal(frameTag(response.body)?.attributes.get('data-embedgate-mode'), 'bootstrap',
       `an iframe whose session ended (revoked, store lost) is stuck on: ${response.body.slice(0, 300)}`);
+    assert.match(response.headers['set-cookie'] ?? '', new RegExp(`^${COOKIE}=; Path=/; Max-Age=0;`), 'the stale cookie is cleared');
   });
 
   it('an iframe navigation with a valid bearer or cookie gets the app, not the bootstrap', async () => {

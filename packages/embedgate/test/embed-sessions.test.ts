@@ -383,7 +383,7 @@ describe('92 replay after DELETE', () => {
     await assertDeadCookie(value, 'replayed after DELETE');
   });
 
-  it('92: DELETE from another origin (or without Origin) gets 403 and the session still works', async () => {
+  it('91, 92: a cross-site DELETE (or one without Origin) cannot end the session: 403, and the session still works', async () => {
     const { value } = await newSession();
     for (const origin of [EVIL_ORIGIN, HOST_ORIGIN, null]) {
       const response = await deleteSession(value, origin);
