@@ -1,6 +1,7 @@
 // The identity provider's store in PostgreSQL, for several IdP instances sharing one database.
 import pg from 'pg';
 import type { IdpStore, OidcModelAdapter, OidcPayload, SigningKeyRecord, UserRecord } from './types.js';
+import { expiresAtFor, indexValue } from './columns.js';
 
 /** pg_advisory_xact_lock key that serializes schema creation across processes (ASCII "embgid"). */
 const SCHEMA_LOCK = 0x656d62676964;
@@ -60,16 +61,6 @@ interface SigningKeyRow {
   private_jwk: SigningKeyRecord['privateJwk'];
   created_at: string;
   retired_at: string | null;
-}
-
-/** expiresIn is in seconds; undefined (or not a finite number) means the row never expires. */
-function expiresAtFor(expiresIn: number | undefined, now: number): number | null {
-  return typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.round(now + expiresIn * 1000) : null;
-}
-
-/** Strings stay strings; anything else (absent, or a non-string the provider should never send) is not indexed. */
-function indexValue(value: unknown): string | null {
-  return typeof value === 'string' ? value : null;
 }
 
 function payloadFrom(row: ModelRow | undefined): OidcPayload | undefined {

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { IdpStore, OidcModelAdapter, OidcPayload, SigningKeyRecord, UserRecord } from './types.js';
+import { expiresAtFor, indexValue } from './columns.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS oidc_models (
@@ -57,16 +58,6 @@ interface SigningKeyRow {
   private_jwk: string;
   created_at: number;
   retired_at: number | null;
-}
-
-/** expiresIn is in seconds; undefined (or not a finite number) means the row never expires. */
-function expiresAtFor(expiresIn: number | undefined, now: number): number | null {
-  return typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? Math.round(now + expiresIn * 1000) : null;
-}
-
-/** Strings stay strings; anything else (absent, or a non-string the provider should never send) is not indexed. */
-function indexValue(value: unknown): string | null {
-  return typeof value === 'string' ? value : null;
 }
 
 function payloadFrom(row: ModelRow | undefined): OidcPayload | undefined {
