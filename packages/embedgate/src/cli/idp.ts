@@ -6,6 +6,7 @@ import { IdentityProvider } from '../idp/server.js';
 import { rotateSigningKey } from '../idp/signing-keys.js';
 import { openIdpStore } from '../idp/store/open.js';
 import { reportConfigError } from './check-config.js';
+import { runUntilSignal } from './run-service.js';
 
 const USAGE = `Usage: embedgate idp --config FILE
        embedgate idp rotate-keys --config FILE
@@ -51,22 +52,7 @@ async function rotateKeys(configFile: string): Promise<number> {
 }
 
 async function run(configFile: string): Promise<number> {
-  const idp = await IdentityProvider.create(loadIdpConfigFile(configFile));
-  try {
-    await idp.listen();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    process.stderr.write(`embedgate: cannot listen on ${idp.config.listen}: ${code === 'EADDRINUSE' ? 'the address is already in use' : (error as Error).message}\n`);
-    await idp.close();
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  idp.logger.info('shutting down');
-  await idp.close(SHUTDOWN_DRAIN_MS);
-  return 0;
+  return runUntilSignal(await IdentityProvider.create(loadIdpConfigFile(configFile)), SHUTDOWN_DRAIN_MS);
 }
 
 export async function idpCommand(args: string[]): Promise<number> {

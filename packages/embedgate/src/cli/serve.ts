@@ -3,6 +3,7 @@ import { ConfigError, loadConfigFile } from '../config/load.js';
 import { Gateway } from '../gateway/server.js';
 import { parseConfigOption } from './args.js';
 import { reportConfigError } from './check-config.js';
+import { runUntilSignal } from './run-service.js';
 
 const USAGE = `Usage: embedgate serve --config FILE
 
@@ -22,20 +23,5 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`embedgate: cannot start: ${(error as Error).message}\n`);
     return 1;
   }
-  try {
-    await gateway.listen();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    process.stderr.write(`embedgate: cannot listen on ${gateway.config.listen}: ${code === 'EADDRINUSE' ? 'the address is already in use' : (error as Error).message}\n`);
-    await gateway.close();
-    return 1;
-  }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  gateway.logger.info('shutting down: finishing requests in flight (at most 10 s)');
-  await gateway.close(SHUTDOWN_DRAIN_MS);
-  return 0;
+  return runUntilSignal(gateway, SHUTDOWN_DRAIN_MS);
 }

@@ -33,10 +33,13 @@ export class Embedding {
   private readonly scriptUrl: string;
   private readonly sessionUrl: string;
   private readonly assets: EmbedAssets | undefined;
+  /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
+  private readonly framingOnly: ResponseRewrite;
 
   constructor(private readonly deps: EmbeddingDeps) {
     this.origins = deps.config.embed.allowed_origins;
     this.frameAncestors = this.origins.length > 0 ? this.origins.join(' ') : "'none'";
+    this.framingOnly = { headers: (headers) => rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors }) };
     const origin = new URL(deps.config.public_url).origin;
     this.scriptUrl = `${origin}${FRAME_SCRIPT_PATH}`;
     this.sessionUrl = `${origin}${SESSION_PATH}`;
@@ -75,15 +78,17 @@ export class Embedding {
 
   /** Framing headers for every app response; the frame script in its pages when embedding is on. */
   responseRewrite(identity: Identity | undefined): ResponseRewrite {
-    if (!this.enabled) {
-      return { headers: (headers) => rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors }) };
-    }
-    const nonce = randomBytes(16).toString('base64');
+    if (!this.enabled) return this.framingOnly;
+    // The nonce is made only for HTML pages, the one kind of response that gets the script.
+    let nonce = '';
     return {
-      headers: (headers, isHtml) => rewriteEmbedHeaders(headers, {
-        frameAncestors: this.frameAncestors,
-        ...(isHtml ? { script: { nonce, url: this.scriptUrl, sessionUrl: this.sessionUrl } } : {}),
-      }),
+      headers: (headers, isHtml) => {
+        if (isHtml) nonce = randomBytes(16).toString('base64');
+        rewriteEmbedHeaders(headers, {
+          frameAncestors: this.frameAncestors,
+          ...(isHtml ? { script: { nonce, url: this.scriptUrl, sessionUrl: this.sessionUrl } } : {}),
+        });
+      },
       html: (html) => injectIntoHtml(html, frameScriptTag({
         origins: this.origins,
         mode: 'app',

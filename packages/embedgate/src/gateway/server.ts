@@ -11,6 +11,7 @@ import { normalizeTarget } from '../http/path.js';
 import { sendDenial, type Denial } from '../http/respond.js';
 import { AssertionSigner } from '../identity/assertion.js';
 import type { Identity } from '../identity/identity.js';
+import { listenOn } from '../ops/listen.js';
 import { createLogger } from '../ops/logger.js';
 import { GatewayMetrics } from '../ops/metrics.js';
 import { parseDashOutputs } from '../policy/dash.js';
@@ -102,16 +103,7 @@ export class Gateway {
       this.sessions.sweep().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'session sweep failed'));
     }, SESSION_SWEEP_MS);
     this.sweepTimer.unref();
-    const separator = this.config.listen.lastIndexOf(':');
-    const host = this.config.listen.slice(0, separator).replace(/^\[|\]$/g, '');
-    const port = Number(this.config.listen.slice(separator + 1));
-    await new Promise<void>((resolveListen, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolveListen();
-      });
-    });
+    await listenOn(this.server, this.config.listen);
     const address = this.server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.logger.info({ listen: `${shownHost}:${address.port}`, apps: this.config.apps.map((a) => a.prefix) }, 'embedgate gateway listening');

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { Logger } from 'pino';
 import { sendJson } from '../http/respond.js';
+import { listenOn } from '../ops/listen.js';
 import { createLogger } from '../ops/logger.js';
 import { Accounts } from './accounts.js';
 import type { IdpConfig } from './config.js';
@@ -160,16 +161,7 @@ export class IdentityProvider {
   }
 
   async listen(): Promise<{ url: string; port: number }> {
-    const separator = this.config.listen.lastIndexOf(':');
-    const host = this.config.listen.slice(0, separator).replace(/^\[|\]$/g, '');
-    const port = Number(this.config.listen.slice(separator + 1));
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, this.config.listen);
     const every = (ms: number, task: () => Promise<unknown>): void => {
       const timer = setInterval(() => {
         task().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'background task failed'));
