@@ -20,6 +20,14 @@ export type EmbedListener = (detail: EmbedEventDetail) => void;
  */
 export type GetToken = () => Promise<string | null | undefined> | string | null | undefined;
 
+/**
+ * A page that says hello on a new port within this time of the last getToken() result (the app page the bootstrap
+ * reloaded into, a page the app navigated to) gets that token once more instead of a second getToken() call: the
+ * gateway has just accepted it, and the app's first request waits for it in header mode. Renewals always call
+ * getToken().
+ */
+export const REUSE_FOR_NEXT_PAGE_MS = 5000;
+
 export interface AttachOptions {
   /** the gateway's URL; only its origin is used, compared exactly with the hello's origin */
   gateway: string;
@@ -51,6 +59,7 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
   const listeners = new Map<EmbedEventType, Set<EmbedListener>>();
   let port: MessagePort | undefined;
   let pendingSignOut = false;
+  let kept: { token: string; at: number } | undefined;
 
   const emit = (detail: EmbedEventDetail): void => {
     for (const listener of listeners.get(detail.type) ?? []) {
@@ -65,7 +74,13 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
     iframe.dispatchEvent(new CustomEvent('embedgate:' + detail.type, { detail }));
   };
 
-  const answer = async (to: MessagePort): Promise<void> => {
+  const answer = async (to: MessagePort, firstOnPort: boolean): Promise<void> => {
+    if (firstOnPort && kept && Date.now() - kept.at < REUSE_FOR_NEXT_PAGE_MS) {
+      to.postMessage({ type: 'token', token: kept.token } satisfies HostMessage);
+      kept = undefined;
+      return;
+    }
+    kept = undefined;
     let reply: HostMessage;
     try {
       const token = await getToken();
@@ -74,6 +89,7 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       reply = { type: 'no-token', reason: 'error' };
       emit({ type: 'error', message: 'getToken failed', error });
     }
+    if (reply.type === 'token' && !pendingSignOut) kept = { token: reply.token, at: Date.now() };
     to.postMessage(reply);
   };
 
@@ -89,10 +105,16 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
     if (!hello) return;
     port?.close();
     port = hello;
+    let asked = false;
     hello.onmessage = ({ data }: MessageEvent) => {
       if (!isFrameMessage(data)) return;
-      if (data.type === 'token-request') void answer(hello);
-      else emit(data.type === 'ready' || data.type === 'signed-out' ? { type: data.type } : { ...data });
+      if (data.type === 'token-request') {
+        void answer(hello, !asked);
+        asked = true;
+        return;
+      }
+      if (data.type !== 'ready') kept = undefined;
+      emit(data.type === 'ready' || data.type === 'signed-out' ? { type: data.type } : { ...data });
     };
     if (pendingSignOut) {
       pendingSignOut = false;
@@ -122,6 +144,7 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       listeners.get(type)?.delete(listener);
     },
     signOut() {
+      kept = undefined;
       if (port) port.postMessage({ type: 'sign-out' } satisfies HostMessage);
       else pendingSignOut = true;
     },
@@ -129,6 +152,7 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       window.removeEventListener('message', onMessage);
       port?.close();
       port = undefined;
+      kept = undefined;
       listeners.clear();
     },
   };

@@ -14,6 +14,8 @@ export interface FrameConfig {
   expires?: number;
   /** put `Authorization: Bearer` on same-origin fetch/XHR */
   headerMode: boolean;
+  /** header mode: hold the app's first requests until the token is there (the app reads the bearer itself) */
+  waitForToken: boolean;
 }
 
 export const SESSION_PATH = '/_embedgate/session';
@@ -49,6 +51,7 @@ export function readConfig(script: HTMLOrSVGScriptElement | null | undefined): F
     origins: parseOrigins(data.embedgateOrigins),
     expires: parseExpiry(data.embedgateExpires),
     headerMode: data.embedgateHeaderMode === 'true',
+    waitForToken: data.embedgateWaitForToken === 'true',
   };
 }
 
@@ -264,7 +267,7 @@ export function start(script: HTMLOrSVGScriptElement | null = document.currentSc
       if (stopped || !sameOrigin(url)) return nativeFetch.call(window, input, init);
       const request = new Request(input instanceof Request ? input : new URL(url, document.baseURI), init);
       if (request.headers.has('authorization')) return nativeFetch.call(window, request);
-      if (headerMode && !token) await firstToken;
+      if (firstToken && !token) await firstToken;
       const retry = request.clone();
       const sentAt = generation;
       const withBearer = (r: Request): Request => {
@@ -320,7 +323,9 @@ export function start(script: HTMLOrSVGScriptElement | null = document.currentSc
     wrapXhr();
     connect(targets);
     if (headerMode) {
-      firstToken = Promise.race([requestToken(), new Promise((resolve) => setTimeout(resolve, FIRST_TOKEN_WAIT_MS))]);
+      const first = requestToken();
+      // Requests go with the session cookie until the token is there, unless the app reads the bearer itself.
+      if (config.waitForToken) firstToken = Promise.race([first, new Promise((resolve) => setTimeout(resolve, FIRST_TOKEN_WAIT_MS))]);
     }
     schedule(renewDelay(expires, Date.now()));
   } else connect(targets);

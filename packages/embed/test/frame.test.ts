@@ -46,6 +46,7 @@ interface Options {
   top?: boolean;
   expires?: number | string;
   headerMode?: boolean;
+  waitForToken?: boolean;
   /** the parent drops the first n hellos (host SDK not attached yet) */
   dropHellos?: number;
   storage?: Record<string, string>;
@@ -127,6 +128,7 @@ function frame(o: Options) {
   const dataset: Record<string, string> = { embedgateMode: o.mode, embedgateOrigins: JSON.stringify(o.origins ?? [HOST]) };
   if (o.expires !== undefined) dataset.embedgateExpires = String(o.expires);
   if (o.headerMode !== undefined) dataset.embedgateHeaderMode = String(o.headerMode);
+  if (o.waitForToken !== undefined) dataset.embedgateWaitForToken = String(o.waitForToken);
   const sandbox: Record<string, unknown> = {
     document: {
       currentScript: { dataset },
@@ -182,6 +184,14 @@ function frame(o: Options) {
     fetch: (input: RequestInfo | URL, init?: RequestInit) =>
       (sandbox.fetch as typeof fetch)(input, init),
     xhr: () => new (sandbox.XMLHttpRequest as typeof FakeXHR)(),
+    /** the Authorization the frame would put on a same-origin request now (probed with an XHR nobody sees) */
+    bearer(): string | undefined {
+      const probe = new (sandbox.XMLHttpRequest as typeof FakeXHR)();
+      probe.open('GET', '/sales/probe');
+      probe.send();
+      xhrs.splice(xhrs.indexOf(probe), 1);
+      return probe.headers.authorization;
+    },
     setAppServer(fn: (r: Recorded) => Response | undefined) {
       appServer = fn;
     },
@@ -482,11 +492,28 @@ test('app without a parent (standalone) stays silent and wraps nothing', () => {
   assert.equal((f.sandbox.fetch as { name: string }).name, 'pageFetch');
 });
 
-test('header mode: same-origin fetch and XHR carry the latest bearer; cross-origin and app-set headers are untouched', async () => {
+test('header mode: until the first token, same-origin requests go at once with the cookie only', async () => {
   const f = track(frame({ mode: 'app', expires: Math.floor(nowS()) + 300, headerMode: true }));
   await until(() => f.host.received.length === 2, 'ready + token-request');
+  await f.fetch('/sales/_dash-layout');
+  const early = f.xhr();
+  early.open('GET', '/sales/_dash-layout');
+  early.send();
+  f.host.reply({ type: 'token', token: 'T1' });
+  await until(() => f.bearer() === 'Bearer T1', 'the token is taken');
+  await f.fetch('/sales/_dash-dependencies');
+  assert.deepEqual(f.requests.map((r) => [r.url, r.auth]), [
+    [GW + '/sales/_dash-layout', null],
+    [GW + '/sales/_dash-dependencies', 'Bearer T1'],
+  ]);
+  assert.equal(early.headers.authorization, undefined);
+});
+
+test('header mode: same-origin fetch and XHR carry the latest bearer; cross-origin and app-set headers are untouched', async () => {
+  const f = track(frame({ mode: 'app', expires: Math.floor(nowS()) + 300, headerMode: true, waitForToken: true }));
+  await until(() => f.host.received.length === 2, 'ready + token-request');
   assert.deepEqual(f.host.types(), ['ready', 'token-request']);
-  const early = f.fetch('/sales/_dash-layout');               // waits for the first token
+  const early = f.fetch('/sales/_dash-layout');               // an app that reads the bearer: waits for the first token
   await tick(20);
   assert.equal(f.requests.length, 0);
   f.host.reply({ type: 'token', token: 'T1' });
@@ -540,6 +567,7 @@ test('a 401 on a same-origin fetch renews once and retries once with the new tok
   const f = track(frame({ mode: 'app', expires: Math.floor(nowS()) + 300, headerMode: true }));
   await until(() => f.host.received.length === 2, 'token-request');
   f.host.reply({ type: 'token', token: 'old' });
+  await until(() => f.bearer() === 'Bearer old', 'the token is taken');
   let dashCalls = 0;
   f.setAppServer((r) => (r.url.endsWith('/_dash-update-component') && ++dashCalls === 1
     ? new Response('JWT Expired', { status: 401 }) : undefined));
@@ -583,6 +611,7 @@ test('a 401 whose renewal is refused (401) → signed-out overlay; later request
   const f = track(frame({ mode: 'app', expires: Math.floor(nowS()) + 300, headerMode: true, server: () => json(401, {}) }));
   await until(() => f.host.received.length === 2, 'token-request');
   f.host.reply({ type: 'token', token: 'old' });
+  await until(() => f.bearer() === 'Bearer old', 'the token is taken');
   f.setAppServer(() => new Response('', { status: 401 }));
   const pending = f.fetch('/sales/x');
   await until(() => f.host.received.length === 3, 'renewal token-request');

@@ -197,6 +197,69 @@ test('a new hello (after a reload) replaces the port; the old one is closed', as
   handle.detach();
 });
 
+test('the page after a reload gets the last token once without a getToken() call; renewals always call it', async () => {
+  let calls = 0;
+  const { contentWindow, handle } = setup(async () => `tok-${++calls}`);
+  const ask = async (page: ReturnType<typeof hello>, count: number): Promise<unknown> => {
+    page.port.postMessage({ type: 'token-request' });
+    await until(() => page.received.length === count, 'answered');
+    return page.received[count - 1];
+  };
+  const bootstrap = hello(contentWindow);
+  assert.deepEqual(await ask(bootstrap, 1), { type: 'token', token: 'tok-1' });
+  const app = hello(contentWindow);                            // the app page the bootstrap reloaded into
+  assert.deepEqual(await ask(app, 1), { type: 'token', token: 'tok-1' });
+  assert.equal(calls, 1, 'no second getToken() for the reloaded page');
+  assert.deepEqual(await ask(app, 2), { type: 'token', token: 'tok-2' }, 'a renewal on the same port calls getToken()');
+  const next = hello(contentWindow);                           // a page the app navigated to
+  assert.deepEqual(await ask(next, 1), { type: 'token', token: 'tok-2' });
+  assert.deepEqual(await ask(next, 2), { type: 'token', token: 'tok-3' });
+  closeAll(bootstrap.port, app.port, next.port);
+  handle.detach();
+});
+
+test('the last token is not handed to a new page when it is older than 5 s, or after signed-out, forbidden or signOut()', async () => {
+  const realNow = Date.now;
+  const endings: Array<[string, (s: ReturnType<typeof setup>, page: ReturnType<typeof hello>) => Promise<void>]> = [
+    ['older than 5 s', async () => {
+      Date.now = () => realNow() + 5001;
+    }],
+    ['signed-out', async ({ events }, page) => {
+      page.port.postMessage({ type: 'signed-out' });
+      await until(() => events.length === 1, 'signed-out event');
+    }],
+    ['forbidden', async ({ events }, page) => {
+      page.port.postMessage({ type: 'forbidden', message: 'no role' });
+      await until(() => events.length === 1, 'forbidden event');
+    }],
+    ['signOut()', async ({ handle }, page) => {
+      handle.signOut();
+      await until(() => page.received.length === 2, 'sign-out sent');
+    }],
+  ];
+  for (const [name, end] of endings) {
+    let calls = 0;
+    const context = setup(async () => `tok-${++calls}`);
+    const first = hello(context.contentWindow);
+    first.port.postMessage({ type: 'token-request' });
+    await until(() => first.received.length === 1, 'first answered');
+    const next = await (async () => {
+      try {
+        await end(context, first);
+        const page = hello(context.contentWindow);
+        page.port.postMessage({ type: 'token-request' });
+        await until(() => page.received.length === 1, 'next answered');
+        return page;
+      } finally {
+        Date.now = realNow;
+      }
+    })();
+    assert.deepEqual(next.received[0], { type: 'token', token: 'tok-2' }, name);
+    closeAll(first.port, next.port);
+    context.handle.detach();
+  }
+});
+
 test('signOut before any hello is delivered with the next hello', async () => {
   const { contentWindow, handle } = setup();
   handle.signOut();

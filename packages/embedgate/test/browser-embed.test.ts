@@ -87,7 +87,7 @@ describe('embedded app in a cross-site iframe (Chromium, third-party cookies blo
 
     const state = await hostState(alice.page);
     assert.deepEqual(state.events.map((e) => e.type), ['ready'], 'the host got ready (and nothing else)');
-    assert.equal(state.tokenCalls, 2, 'getToken: once for the bootstrap, once for the app page (header mode)');
+    assert.equal(state.tokenCalls, 1, 'getToken once: the app page after the reload gets the bootstrap\'s token again');
 
     // Third-party cookies really are blocked in this frame: the app's unpartitioned SameSite=None cookie was dropped,
     // script cannot read or write cookies there, and the only cookie is the gateway's partitioned one.

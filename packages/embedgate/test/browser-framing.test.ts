@@ -122,7 +122,7 @@ describe('who may frame the app', () => {
     assert.deepEqual(nested.page.frames().filter((f) => f.url().startsWith(env.gwOrigin)).map((f) => f.url()), [`${env.gwOrigin}/sales/nested`],
       'the only gateway document is the outer app page');
     assert.deepEqual((await hostState(outer)).messages, [], 'the gateway-origin parent got no hello from the inner frame');
-    assert.equal((await hostState(nested.page)).tokenCalls, 2, 'getToken only for the outer frame (bootstrap + app page)');
+    assert.equal((await hostState(nested.page)).tokenCalls, 1, 'getToken only for the outer frame');
     assert.equal(sessionPosts(), posts + 1, 'one session POST: the outer frame\'s');
 
     // (iii) A foreign site frames the allowed host page (double framing): the app frame has a foreign ancestor.

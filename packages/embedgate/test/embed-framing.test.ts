@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import { frameScriptTag } from '../src/embed/html.js';
 import { eventually, startGateway, type RunningGateway } from './support/gateway.js';
 import { startHostileOp, type HostileOp } from './support/hostile-op.js';
 import { freePort } from './support/idp.js';
@@ -146,12 +147,12 @@ function scriptSources(policy: Map<string, string[]>): string[] | undefined {
   return policy.get('script-src-elem') ?? policy.get('script-src') ?? policy.get('default-src');
 }
 
-/** The frame script tag's attributes, from the first <script src="/_embedgate/frame.js"> of a page. */
+/** The frame script element and its attributes: <script src="/_embedgate/frame.js?v=…" …></script> or the bootstrap's inline one. */
 function frameTag(body: string): { tag: string; attributes: Map<string, string> } | undefined {
-  const match = /<script\s+src="\/_embedgate\/frame\.js"[^>]*><\/script>/.exec(body);
+  const match = /(<script\s[^>]*\bdata-embedgate-mode="[^"]*"[^>]*>)[\s\S]*?<\/script>/.exec(body);
   if (match === null) return undefined;
   const attributes = new Map<string, string>();
-  for (const [, name = '', value = ''] of match[0].matchAll(/([a-z-]+)="([^"]*)"/g)) attributes.set(name, value);
+  for (const [, name = '', value = ''] of (match[1] ?? '').matchAll(/([a-z-]+)="([^"]*)"/g)) attributes.set(name, value);
   return { tag: match[0], attributes };
 }
 
@@ -201,6 +202,7 @@ before(async () => {
     apps: [
       { name: 'site', prefix: '/site/', upstream: app.url, allow: { roles: ['analyst'] } },
       { name: 'payroll', prefix: '/payroll/', upstream: app.url, allow: { roles: ['admin'] } },
+      { name: 'reader', prefix: '/reader/', upstream: app.url, forward_authorization: true, allow: { roles: ['analyst'] } },
     ],
   });
   await eventually(async () => (await gw.fetch('/readyz')).status === 200);
@@ -226,7 +228,7 @@ describe('bootstrap', () => {
     assert.equal(response.headers['cache-control'], 'no-store');
     assertFrameableBy(response.headers['content-security-policy'], 'bootstrap');
     const tag = frameTag(response.body);
-    assert.ok(tag !== undefined, `no frame script tag in ${response.body}`);
+    assert.ok(tag !== undefined, `no frame script tag in ${response.body.slice(0, 300)}`);
     assert.equal(tag.attributes.get('data-embedgate-mode'), 'bootstrap');
     assert.deepEqual(JSON.parse(unescapeHtml(tag.attributes.get('data-embedgate-origins') ?? 'null')), HOST_ORIGINS);
     assert.ok(!response.body.includes(SECRET), 'no app data');
@@ -234,15 +236,29 @@ describe('bootstrap', () => {
     assert.deepEqual(app.requests, [], 'the upstream got no request');
   });
 
-  it('the bootstrap page\'s own policy lets only same-origin scripts run', async () => {
+  it('the bootstrap page runs only its own inline frame script (a fresh nonce) and prefetches the versioned one', async () => {
     const response = await rawRequest(gw.url, '/site/', IFRAME_NAVIGATION);
     const [policy] = policies(response.headers['content-security-policy']);
     assert.ok(policy !== undefined);
-    assert.deepEqual(policy.get('script-src'), ["'self'"]);
-    assert.ok(!/<script(?![^>]*\bsrc=)/.test(response.body), 'no inline script');
+    const nonce = /^'nonce-([A-Za-z0-9+/=]{24})'$/.exec(policy.get('script-src')?.join(' ') ?? '')?.[1];
+    assert.ok(nonce !== undefined, `script-src is one nonce: ${policy.get('script-src')?.join(' ')}`);
+    const scripts = [...response.body.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+    assert.equal(scripts.length, 1, 'one script');
+    assert.match(scripts[0]?.[1] ?? '', new RegExp(`\\bnonce="${nonce.replace(/[+/=]/g, '\\$&')}"`));
+    assert.doesNotMatch(scripts[0]?.[1] ?? '', /\bsrc=/);
+    assert.ok(scripts[0]?.[2] === readFileSync(join(SDK_DIST, 'frame.min.js'), 'utf8'), 'the inline script is the frame script');
+    assert.match(response.body, /<link rel="prefetch" href="\/_embedgate\/frame\.js\?v=[\w-]+">/);
+    const again = await rawRequest(gw.url, '/site/', IFRAME_NAVIGATION);
+    assert.notEqual(policies(again.headers['content-security-policy'])[0]?.get('script-src')?.join(' '), `'nonce-${nonce}'`, 'a new nonce each time');
     const head = await rawRequest(gw.url, '/site/', IFRAME_NAVIGATION, 'HEAD');
     assert.equal(head.status, 401);
     assert.equal(head.body, '', 'HEAD has no body');
+  });
+
+  it('an inline frame script cannot end its element early, whatever its source holds', () => {
+    const tag = frameScriptTag({ src: '/x.js', inline: 'var a = "</script><script>alert(1)</SCRIPT>";', origins: [], mode: 'bootstrap', headerMode: false, nonce: 'n' });
+    assert.equal(tag.match(/<\/script/gi)?.length, 1, tag);
+    assert.ok(tag.endsWith('var a = "<\\/script><script>alert(1)<\\/SCRIPT>";</script>'), tag);
   });
 
   it('the same GET without Sec-Fetch-Dest (curl) gets 401 JSON', async () => {
@@ -304,9 +320,11 @@ describe('app responses', () => {
   it('HTML pages get the frame script first thing in <head> (mode app, expires = token exp for a bearer)', async () => {
     const response = await getPage('/site/plain');
     const at = response.body.indexOf('<head data-x="1">') + '<head data-x="1">'.length;
-    assert.ok(response.body.slice(at).startsWith(`<script src="${FRAME_SCRIPT}"`), `the tag is not first in <head>: ${response.body.slice(0, 200)}`);
+    assert.ok(response.body.slice(at).startsWith(`<script src="${FRAME_SCRIPT}?v=`), `the tag is not first in <head>: ${response.body.slice(0, 200)}`);
     const tag = frameTag(response.body);
     assert.equal(tag?.attributes.get('data-embedgate-mode'), 'app');
+    assert.equal(tag?.attributes.get('data-embedgate-header-mode'), 'true');
+    assert.equal(tag?.attributes.get('data-embedgate-wait-for-token'), undefined, 'requests go with the cookie until the token is there');
     assert.equal(tag?.attributes.get('data-embedgate-expires'), String(analystExp));
     assert.deepEqual(JSON.parse(unescapeHtml(tag?.attributes.get('data-embedgate-origins') ?? 'null')), HOST_ORIGINS);
     assert.equal(response.body.match(/_embedgate\/frame\.js/g)?.length, 1, 'injected once');
@@ -418,6 +436,25 @@ describe('app responses', () => {
     const all = policies(response.headers['content-security-policy']);
     assert.ok(all.some((p) => p.get('default-src')?.join(' ') === "'none'"), 'default-src \'none\' kept, no script URL added');
     assertFrameableBy(response.headers['content-security-policy'], 'json');
+  });
+
+  it('an app that gets the Authorization header (forward_authorization) has its first requests wait for the token', async () => {
+    const response = await getPage('/reader/plain');
+    assert.equal(response.status, 200);
+    assert.equal(frameTag(response.body)?.attributes.get('data-embedgate-wait-for-token'), 'true');
+  });
+
+  it('the frame script pages load is versioned and cached for good; the bare URL and other versions revalidate', async () => {
+    const src = frameTag((await getPage('/site/plain')).body)?.tag.match(/src="([^"]+)"/)?.[1] ?? '';
+    const versioned = await gw.fetch(src);
+    assert.equal(versioned.status, 200);
+    assert.equal(versioned.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+    assert.ok(Buffer.from(await versioned.arrayBuffer()).equals(readFileSync(join(SDK_DIST, 'frame.min.js'))));
+    for (const other of [FRAME_SCRIPT, `${FRAME_SCRIPT}?v=old`, `${FRAME_SCRIPT}?x=${src.split('=')[1]}`]) {
+      const response = await gw.fetch(other);
+      assert.equal(response.status, 200, other);
+      assert.equal(response.headers.get('cache-control'), 'no-cache', other);
+    }
   });
 
   it('/_embedgate/frame.js and /_embedgate/host.js are served as text/javascript, byte for byte from the SDK build', async () => {

@@ -1,4 +1,5 @@
-// Serves the embed SDK's built scripts (frame.js for apps, host.js for host pages) from @embedgate/embed.
+// Serves the embed SDK's built scripts (frame.js for apps, host.js for host pages) from @embedgate/embed. A URL with
+// the script's current version (?v=…, what the gateway puts in pages) may be cached for good; a bare URL revalidates.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -7,8 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 interface Asset {
   body: Buffer;
-  etag: string;
+  /** a hash of the body: the ETag, and the ?v= of the versioned URL */
+  version: string;
 }
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 const FILES: Record<string, string> = {
   '/_embedgate/frame.js': 'frame.min.js',
@@ -20,7 +24,7 @@ function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>();
   for (const [path, file] of Object.entries(FILES)) {
     const body = readFileSync(join(dist, file));
-    assets.set(path, { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` });
+    assets.set(path, { body, version: createHash('sha256').update(body).digest('base64url').slice(0, 16) });
   }
   return assets;
 }
@@ -32,18 +36,31 @@ export class EmbedAssets {
     this.assets = loadAssets();
   }
 
+  /** The path with the script's version, e.g. /_embedgate/frame.js?v=…, for pages to load it from. */
+  versionedPath(path: string): string {
+    const asset = this.assets.get(path);
+    return asset === undefined ? path : `${path}?v=${asset.version}`;
+  }
+
+  /** The script's source text. */
+  source(path: string): string {
+    return this.assets.get(path)?.body.toString('utf8') ?? '';
+  }
+
   /** Answers the two script paths; returns false for anything else. */
   serve(path: string, req: IncomingMessage, res: ServerResponse): boolean {
     const asset = this.assets.get(path);
     if (asset === undefined) return false;
+    const etag = `"${asset.version}"`;
+    const current = new URL(req.url ?? '/', 'http://gateway.invalid').searchParams.get('v') === asset.version;
     const headers = {
       'content-type': 'text/javascript; charset=utf-8',
-      'cache-control': 'no-cache',
-      etag: asset.etag,
+      'cache-control': current ? IMMUTABLE : 'no-cache',
+      etag,
       'x-content-type-options': 'nosniff',
       'cross-origin-resource-policy': 'cross-origin',
     };
-    if (req.headers['if-none-match'] === asset.etag) {
+    if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers);
       res.end();
       return true;

@@ -31,6 +31,8 @@ export class Embedding {
   private readonly origins: string[];
   private readonly frameAncestors: string;
   private readonly scriptUrl: string;
+  /** the frame script's versioned path, which the browser may cache for good */
+  private readonly scriptSrc: string;
   private readonly sessionUrl: string;
   private readonly assets: EmbedAssets | undefined;
   /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
@@ -48,6 +50,7 @@ export class Embedding {
     } catch (error) {
       deps.logger.warn({ err: (error as Error).message }, 'the embed SDK scripts are not built; embedding is unavailable (run npm run build)');
     }
+    this.scriptSrc = this.assets?.versionedPath(FRAME_SCRIPT_PATH) ?? FRAME_SCRIPT_PATH;
   }
 
   get enabled(): boolean {
@@ -73,11 +76,21 @@ export class Embedding {
   /** The bootstrap page; a dead session cookie is cleared on the way so the new session starts clean. */
   sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial): void {
     if (denial.error === 'session_expired') res.setHeader('set-cookie', clearedSessionCookie());
-    sendBootstrap(res, { origins: this.origins, frameAncestors: this.frameAncestors, headerMode: this.deps.config.embed.header_mode, head: req.method === 'HEAD' });
+    sendBootstrap(res, {
+      script: this.assets?.source(FRAME_SCRIPT_PATH) ?? '',
+      scriptSrc: this.scriptSrc,
+      origins: this.origins,
+      frameAncestors: this.frameAncestors,
+      headerMode: this.deps.config.embed.header_mode,
+      head: req.method === 'HEAD',
+    });
   }
 
-  /** Framing headers for every app response; the frame script in its pages when embedding is on. */
-  responseRewrite(identity: Identity | undefined): ResponseRewrite {
+  /**
+   * Framing headers for every app response; the frame script in its pages when embedding is on. An app that gets
+   * the Authorization header (forward_authorization) has its first requests wait for the token in header mode.
+   */
+  responseRewrite(identity: Identity | undefined, forwardsAuthorization: boolean): ResponseRewrite {
     if (!this.enabled) return this.framingOnly;
     // The nonce is made only for HTML pages, the one kind of response that gets the script.
     let nonce = '';
@@ -90,9 +103,11 @@ export class Embedding {
         });
       },
       html: (html) => injectIntoHtml(html, frameScriptTag({
+        src: this.scriptSrc,
         origins: this.origins,
         mode: 'app',
         headerMode: this.deps.config.embed.header_mode,
+        waitForToken: this.deps.config.embed.header_mode && forwardsAuthorization,
         nonce,
         ...(identity === undefined ? {} : { expiresAt: identity.expiresAt }),
       })),

@@ -5,9 +5,15 @@ import { setsSessionCookie } from './cookies.js';
 export const FRAME_SCRIPT_PATH = '/_embedgate/frame.js';
 
 export interface FrameScriptOptions {
+  /** where the script is loaded from (the versioned path) */
+  src: string;
+  /** the script's source, to put inline instead (needs the nonce) */
+  inline?: string;
   origins: string[];
   mode: 'app' | 'bootstrap';
   headerMode: boolean;
+  /** Header mode for an app that reads the bearer itself: its first requests wait for the token. */
+  waitForToken?: boolean;
   /** Seconds since the epoch when the session ends (app mode). */
   expiresAt?: number;
   nonce?: string;
@@ -15,14 +21,17 @@ export interface FrameScriptOptions {
 
 export function frameScriptTag(options: FrameScriptOptions): string {
   const attributes = [
-    `src="${FRAME_SCRIPT_PATH}"`,
+    ...(options.inline === undefined ? [`src="${escapeHtml(options.src)}"`] : []),
     `data-embedgate-origins="${escapeHtml(JSON.stringify(options.origins))}"`,
     `data-embedgate-mode="${options.mode}"`,
     `data-embedgate-header-mode="${String(options.headerMode)}"`,
+    ...(options.waitForToken === true ? ['data-embedgate-wait-for-token="true"'] : []),
     ...(options.expiresAt === undefined ? [] : [`data-embedgate-expires="${options.expiresAt}"`]),
     ...(options.nonce === undefined ? [] : [`nonce="${options.nonce}"`]),
   ];
-  return `<script ${attributes.join(' ')}></script>`;
+  // In a script element only "</script" can end it early; "<\/script" means the same inside strings and regexps.
+  const inline = options.inline?.replace(/<\/(script)/gi, '<\\/$1') ?? '';
+  return `<script ${attributes.join(' ')}>${inline}</script>`;
 }
 
 /** Puts `tag` first in <head> (else after <html>, else at the very start), before any script of the app. */

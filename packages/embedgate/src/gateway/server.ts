@@ -205,7 +205,7 @@ export class Gateway {
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: this.embedding.responseRewrite(identity),
+      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization),
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
   }

@@ -20,7 +20,7 @@ export interface RunningGateway {
  * Validates `config` through the real schema (listen and public_url default to a free loopback port)
  * and starts the gateway. `public_url` is fixed to the actual address once the port is known.
  */
-export async function startGateway(config: Record<string, unknown>): Promise<RunningGateway> {
+export async function startGateway(config: Record<string, unknown>, logLevel = 'debug'): Promise<RunningGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'embedgate-test-'));
   const logs: string[] = [];
   const sink = new Writable({
@@ -29,8 +29,8 @@ export async function startGateway(config: Record<string, unknown>): Promise<Run
       done();
     },
   });
-  const parsed = parseConfig({ listen: '127.0.0.1:0', public_url: 'http://127.0.0.1', data_dir: dataDir, log_level: 'debug', ...config });
-  const gateway = await Gateway.create(parsed, { logger: pino({ level: 'debug' }, sink) });
+  const parsed = parseConfig({ listen: '127.0.0.1:0', public_url: 'http://127.0.0.1', data_dir: dataDir, log_level: logLevel, ...config });
+  const gateway = await Gateway.create(parsed, { logger: pino({ level: logLevel }, sink) });
   const { url } = await gateway.listen();
   return {
     gateway,
