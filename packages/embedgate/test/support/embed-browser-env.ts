@@ -285,7 +285,6 @@ ${attacker === '' ? '' : `<iframe id="attacker" title="Advert" src="${attr(attac
   window.embedgate.events.forEach(function (type) {
     window.handle.on(type, function (d) { window.events.push({ type: d.type, message: d.message || '', at: Date.now() }); });
   });
-  window.srcSetAt = performance.timeOrigin + performance.now();
   iframe.src = params.get('src') || ${JSON.stringify(opts.gateway)} + (params.get('app') || '/sales/');
 })();
 </script>`));
