@@ -168,12 +168,16 @@ export class TokenVerifier {
     if (config.preset === 'keycloak' && typeof payload.typ === 'string' && payload.typ !== 'Bearer') {
       reject('invalid_token_type', 'the token is not an access token');
     }
+    // Cognito says what a token is in token_use, and its access tokens carry no aud: the app client they were
+    // issued to, in client_id, must then be one of the audiences (as AWS API Gateway's JWT authorizers check).
+    if (config.preset === 'cognito' && payload.token_use !== 'access') reject('invalid_token_type', 'the token is not an access token');
+    const audienceInClientId = config.preset === 'cognito' && payload.aud === undefined;
 
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(token, trusted.keys.getKey, {
         issuer: config.issuer,
-        audience: config.audiences,
+        ...(audienceInClientId ? {} : { audience: config.audiences }),
         algorithms: config.algorithms,
         clockTolerance: config.leeway_seconds,
         requiredClaims: ['exp'],
@@ -182,6 +186,10 @@ export class TokenVerifier {
     } catch (error) {
       if (error instanceof IdpUnavailableError) throw error;
       throw translateJoseError(error);
+    }
+
+    if (audienceInClientId && !(typeof claims.client_id === 'string' && config.audiences.includes(claims.client_id))) {
+      reject('invalid_audience', 'the token is not meant for this gateway');
     }
 
     const identity: Identity = {

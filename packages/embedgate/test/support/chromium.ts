@@ -1,6 +1,6 @@
 // Real-browser tests: Debian's Chromium driven by playwright-core (never a downloaded browser), with third-party
 // cookies blocked in every page through CDP, and every console line and page error of every frame captured.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type Request } from 'playwright-core';
 
 export const CHROMIUM_PATH = process.env.EMBEDGATE_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -65,4 +65,19 @@ export async function openTab(browser: Browser): Promise<BrowserTab> {
   const page = await context.newPage();
   await (blocking.get(page) ?? blockThirdPartyCookies(context, page));
   return { context, page, console: consoleLines, consoleAt, errors, close: () => context.close() };
+}
+
+/**
+ * A request's headers as sent, cookies included. Playwright's allHeaders() waits for Chromium's raw-headers event
+ * with no time limit, and a navigation the browser then refuses to show may never get one: fail instead of hanging.
+ */
+export async function rawHeaders(request: Request, limitMs = 10_000): Promise<Record<string, string>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([request.allHeaders(), new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`Chromium reported no raw headers for ${request.url()} in ${limitMs} ms`)), limitMs);
+    })]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
