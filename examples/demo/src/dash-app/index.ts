@@ -3,4 +3,4 @@
 // It is not Python Dash: a small Node server implements the routes the renderer calls, so the gateway can be shown
 // in front of a genuine Dash client without a Python runtime.
 export { startDashApp } from './server.js';
-export type { SampleApp, SampleAppOptions } from './listen.js';
+export type { SampleApp, SampleAppOptions } from '../shared/listen.js';

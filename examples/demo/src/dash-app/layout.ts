@@ -1,7 +1,7 @@
 // The dashboard's layout (what `_dash-layout` answers), built per request like a Dash layout function so that the
 // "Signed in as" line shows the identity the gateway forwarded in X-Forwarded-User and X-Forwarded-Groups.
 import { dcc, html, type Component } from './components.js';
-import { signedInAs, type Identity } from './identity.js';
+import { signedInAs, type Identity } from '../shared/identity.js';
 import { REGIONS } from './sales-data.js';
 
 /** Text the payroll section keeps when its callback is refused (the gateway answers 403 to non-admins). */

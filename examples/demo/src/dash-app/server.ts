@@ -3,9 +3,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { BadCallback, DEPENDENCIES, runCallback } from './callbacks.js';
 import { renderIndexPage } from './index-page.js';
-import { identityFrom } from './identity.js';
+import { identityFrom } from '../shared/identity.js';
 import { buildLayout } from './layout.js';
-import { listen, normalizePrefix, type SampleApp, type SampleAppOptions } from './listen.js';
+import { listen, normalizePrefix, type SampleApp, type SampleAppOptions } from '../shared/listen.js';
 import { serveSuiteFile } from './suites.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;

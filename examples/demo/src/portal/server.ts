@@ -1,9 +1,8 @@
 // The host portal's server on http://localhost:<port>: its page and script, its settings for the script, and the
 // "attacker" probe that calls the apps' endpoints through the gateway with no token, the way curl would.
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '../shared/listen.js';
 import { PORTAL_HTML } from './page.js';
 
 export interface PortalApp {
@@ -87,13 +86,6 @@ export async function startPortal(options: PortalOptions): Promise<Portal> {
   const server = createServer((req, res) => {
     respond(req, res).catch(() => send(res, 500, 'text/plain', 'the portal failed; see its terminal'));
   });
-  server.listen(options.port, options.host ?? '127.0.0.1');
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
-  return {
-    url: `http://localhost:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const running = await listen(server, options.port, options.host ?? '127.0.0.1');
+  return { url: `http://localhost:${new URL(running.url).port}`, close: running.close };
 }

@@ -2,8 +2,8 @@
 // user the handshake carried (X-Forwarded-User, set by the gateway) and then pushes a value every 500 ms.
 import { createServer, type IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { identityFrom } from '../dash-app/identity.js';
-import { listen, normalizePrefix, type SampleApp, type SampleAppOptions } from '../dash-app/listen.js';
+import { identityFrom } from '../shared/identity.js';
+import { listen, normalizePrefix, type SampleApp, type SampleAppOptions } from '../shared/listen.js';
 import { renderStreamPage } from './page.js';
 
 const INTERVAL_MS = 500;
