@@ -139,8 +139,8 @@ export const configSchema = z.strictObject({
     header_mode: z.boolean().default(true),
   }).default({ allowed_origins: [], session_ttl_seconds: 3600, header_mode: true }),
   sessions: z.strictObject({
-    /** memory: (lost on restart) or sqlite:PATH; default sqlite:<data_dir>/sessions.db. */
-    store: z.string().regex(/^(memory:|sqlite:.+)$/, 'must be memory: or sqlite:PATH').optional(),
+    /** memory: (lost on restart), sqlite:PATH or redis://host:port (shared by instances); default sqlite:<data_dir>/sessions.db. */
+    store: z.string().regex(/^(memory:|sqlite:.+|rediss?:\/\/.+)$/, 'must be memory:, sqlite:PATH or redis://host:port').optional(),
   }).default({}),
   assertion: z.strictObject({
     key_file: z.string().min(1).optional(),

@@ -24,6 +24,7 @@ import { serveOperational } from './endpoints.js';
 import { forwardAuth } from './forward-auth.js';
 import { Embedding } from '../embed/embedding.js';
 import { EmbedSessions } from '../embed/sessions.js';
+import { SESSION_STORE_DENIAL, SessionStoreUnavailableError } from '../sessions/errors.js';
 import { openSessionStore } from '../sessions/open.js';
 import { UpstreamProxy } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
@@ -78,10 +79,14 @@ export class Gateway {
     this.embedding = new Embedding({ config, verifier: this.verifier, access: this.access, sessions, apps: this.apps, logger });
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
-      this.handle(req, res).catch((error: unknown) => this.fail(res, error));
+      this.handle(req, res).catch((error: unknown) => this.fail(req, res, error));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head).catch((error: unknown) => {
+        if (error instanceof SessionStoreUnavailableError) {
+          this.logger.warn({ err: error.message }, 'session store unavailable');
+          return refuseUpgrade(socket, SESSION_STORE_DENIAL);
+        }
         this.logger.error({ err: (error as Error).message }, 'upgrade handling failed');
         refuseUpgrade(socket, { status: 500, error: 'internal_error', message: 'The gateway failed to handle this request.' });
       });
@@ -131,7 +136,11 @@ export class Gateway {
     return this.verifier.ready;
   }
 
-  private fail(res: ServerResponse, error: unknown): void {
+  private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+    if (error instanceof SessionStoreUnavailableError && !res.headersSent) {
+      this.logger.warn({ err: error.message }, 'session store unavailable');
+      return sendDenial(req, res, SESSION_STORE_DENIAL, requestIdOf(req));
+    }
     this.logger.error({ err: (error as Error).message }, 'request handling failed');
     if (!res.headersSent) {
       res.writeHead(500, { 'content-type': 'application/json', 'cache-control': 'no-store' });

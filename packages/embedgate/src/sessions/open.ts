@@ -1,4 +1,4 @@
-// Opens the session store named by `sessions.store`: memory: or sqlite:PATH.
+// Opens the session store named by `sessions.store`: memory:, sqlite:PATH or redis://… (rediss:// for TLS).
 import { resolve } from 'node:path';
 import type { SessionStore } from './types.js';
 
@@ -11,5 +11,9 @@ export async function openSessionStore(store: string): Promise<SessionStore> {
     const { SqliteSessionStore } = await import('./sqlite.js');
     return new SqliteSessionStore(resolve(store.slice('sqlite:'.length)));
   }
-  throw new Error('sessions.store must be memory: or sqlite:PATH');
+  if (store.startsWith('redis://') || store.startsWith('rediss://')) {
+    const { RedisSessionStore } = await import('./redis.js');
+    return new RedisSessionStore(store);
+  }
+  throw new Error('sessions.store must be memory:, sqlite:PATH or redis://host:port');
 }
