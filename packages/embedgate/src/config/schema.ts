@@ -121,6 +121,30 @@ const appSchema = z.strictObject({
   response_timeout_ms: z.number().int().min(100).max(3600000).default(60000),
 });
 
+/** 32 or more random bytes, base64 or base64url (e.g. `openssl rand -base64 32`). */
+const secretKey = z.string().refine((value) => Buffer.from(value, 'base64').length >= 32, 'must be at least 32 random bytes, base64 (openssl rand -base64 32)');
+
+const loginSchema = z.strictObject({
+  /** The OpenID Provider users sign in with; it must also be in issuers[] (its access tokens are checked the same way). */
+  issuer: httpUrl,
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).optional(),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default(['openid', 'profile', 'email', 'offline_access'])
+    .refine((scopes) => scopes.includes('openid'), 'must include openid'),
+  /** RFC 8707 resource for the access token (the gateway's audience), when the provider needs it asked for. */
+  resource: httpUrl.optional(),
+  /** Auth0's way of asking for an access token for an API. */
+  audience: z.string().min(1).optional(),
+  /** Seals the login transaction cookies and the refresh and ID tokens kept with sessions. */
+  encryption_key: secretKey,
+  /** The longest a session lives. */
+  session_max_seconds: z.number().int().min(300).max(30 * 86400).default(43200),
+  /** Sign-ins in progress one browser may have at once (each in its own short-lived cookie). */
+  max_parallel_logins: z.number().int().min(1).max(20).default(5),
+});
+
+export type LoginConfig = z.infer<typeof loginSchema>;
+
 export const configSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:4180'),
   public_url: httpUrl,
@@ -147,9 +171,14 @@ export const configSchema = z.strictObject({
     ttl_seconds: z.number().int().min(5).max(3600).default(60),
   }).default({ ttl_seconds: 60 }),
   apps: z.array(appSchema).min(1),
+  /** Standalone browser sign-in (authorization code + PKCE) for apps opened outside a frame. */
+  login: loginSchema.optional(),
   // Read by `embedgate idp`; the gateway leaves it alone so both can share one file.
   idp: z.unknown().optional(),
 }).superRefine((config, ctx) => {
+  if (config.login !== undefined && !config.issuers.some((issuer) => issuer.issuer === config.login?.issuer)) {
+    ctx.addIssue({ code: 'custom', path: ['login', 'issuer'], message: 'must also be listed in issuers[] (its access tokens are verified like any other)' });
+  }
   const prefixes = new Map<string, number>();
   const names = new Map<string, number>();
   config.apps.forEach((app, i) => {

@@ -1,15 +1,18 @@
-// The embed session cookie: a random id in a __Host- cookie that works in cross-site frames (SameSite=None; Partitioned).
+// The gateway's cookies: the embed session cookie, a random id in a __Host- cookie that works in cross-site frames
+// (SameSite=None; Partitioned), and the rule that every cookie named __Host-embedgate… is the gateway's alone.
 export const SESSION_COOKIE = '__Host-embedgate';
+/** Every cookie of the gateway starts with this; apps never see them, and may never set them. */
+const GATEWAY_COOKIE_PREFIX = '__Host-embedgate';
 
 export type CookieLookup = { kind: 'none' } | { kind: 'one'; value: string } | { kind: 'duplicate' };
 
-/** Finds the session cookie in a Cookie header; two copies (cookie tossing) are reported, never guessed between. */
-export function findSessionCookie(header: string | undefined): CookieLookup {
-  if (header === undefined || !header.includes(SESSION_COOKIE)) return { kind: 'none' };
+/** Finds a cookie (the embed session's by default); two copies (cookie tossing) are reported, never guessed between. */
+export function findSessionCookie(header: string | undefined, name = SESSION_COOKIE): CookieLookup {
+  if (header === undefined || !header.includes(name)) return { kind: 'none' };
   let found: string | undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq === -1 || part.slice(0, eq).trim() !== SESSION_COOKIE) continue;
+    if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
     if (found !== undefined) return { kind: 'duplicate' };
     found = part.slice(eq + 1).trim();
   }
@@ -24,14 +27,15 @@ export function clearedSessionCookie(): string {
   return sessionCookie('', 0);
 }
 
-/** The Cookie header without the gateway's session cookie: apps never see it (or could replay it at other apps). */
+/** The Cookie header without the gateway's cookies: apps never see them (or could replay them at other apps). */
 export function withoutSessionCookie(header: string): string | undefined {
-  if (!header.includes(SESSION_COOKIE)) return header;
-  const kept = header.split(';').map((part) => part.trim()).filter((part) => part !== '' && part.split('=')[0]?.trim() !== SESSION_COOKIE);
+  if (!header.includes(GATEWAY_COOKIE_PREFIX)) return header;
+  const kept = header.split(';').map((part) => part.trim())
+    .filter((part) => part !== '' && !(part.split('=')[0]?.trim() ?? '').startsWith(GATEWAY_COOKIE_PREFIX));
   return kept.length === 0 ? undefined : kept.join('; ');
 }
 
-/** True for a Set-Cookie that would write the gateway's own cookie; an app may never set or clear it. */
+/** True for a Set-Cookie that would write one of the gateway's cookies; an app may never set or clear them. */
 export function setsSessionCookie(setCookie: string): boolean {
-  return setCookie.trimStart().toLowerCase().startsWith(`${SESSION_COOKIE.toLowerCase()}=`);
+  return setCookie.trimStart().toLowerCase().startsWith(GATEWAY_COOKIE_PREFIX.toLowerCase());
 }

@@ -42,12 +42,12 @@ export class EmbedSessions {
 
   constructor(private readonly store: SessionStore, private readonly ttlSeconds: number) {}
 
-  /** A new session for this identity; it ends at the token's exp or after the configured TTL, whichever is first. */
-  async create(identity: Identity): Promise<NewSession> {
+  /** A new session for this identity; it ends at the token's exp or after the TTL, whichever is first. */
+  async create(identity: Identity, ttlSeconds = this.ttlSeconds): Promise<NewSession> {
     const now = Math.floor(Date.now() / 1000);
     const cookieValue = randomBytes(32).toString('base64url');
     const id = sessionIdOf(cookieValue);
-    const expiresAt = Math.min(identity.expiresAt, now + this.ttlSeconds);
+    const expiresAt = Math.min(identity.expiresAt, now + ttlSeconds);
     await this.store.put({
       id,
       issuer: identity.issuer,

@@ -6,8 +6,9 @@ import type { Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
-import { findSessionCookie } from '../embed/cookies.js';
+import { findSessionCookie, SESSION_COOKIE } from '../embed/cookies.js';
 import type { EmbedSessions } from '../embed/sessions.js';
+import { LOGIN_SESSION_COOKIE } from '../login/cookies.js';
 import { authenticateRequest } from './authenticate.js';
 
 export type Decision =
@@ -19,6 +20,8 @@ export type Decision =
 export type Authentication = { identity: Identity; sessionId?: string } | { denial: Denial };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** The embed session (partitioned, in frames) first, then the standalone login session (first-party). */
+const SESSION_COOKIES = [SESSION_COOKIE, LOGIN_SESSION_COOKIE];
 
 export interface AuditContext {
   requestId: string;
@@ -37,25 +40,30 @@ export class AccessControl {
   ) {}
 
   /**
-   * A bearer token wins; without one, the embed session cookie. A cookie-authenticated request that changes state
+   * A bearer token wins; without one, a session cookie. A cookie-authenticated request that changes state
    * must come from the gateway's own origin (the framed app), so another site cannot ride on the cookie.
    */
   async authenticate(req: IncomingMessage): Promise<Authentication> {
     const bearer = await authenticateRequest(this.verifier, req);
     if (!('denial' in bearer) || bearer.denial.error !== 'missing_token') return bearer;
-    const cookie = findSessionCookie(req.headers.cookie);
-    if (cookie.kind === 'none') return bearer;
-    if (cookie.kind === 'duplicate') {
-      return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
+    let outcome: Authentication = bearer;
+    for (const name of SESSION_COOKIES) {
+      const cookie = findSessionCookie(req.headers.cookie, name);
+      if (cookie.kind === 'none') continue;
+      if (cookie.kind === 'duplicate') {
+        return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
+      }
+      const session = await this.sessions.find(cookie.value);
+      if (session === undefined) {
+        outcome = { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
+        continue;
+      }
+      if (!SAFE_METHODS.has(req.method ?? 'GET') && !this.sameOrigin(req)) {
+        return { denial: { status: 403, error: 'cross_site_request', message: 'Session requests that change data must come from the app itself.' } };
+      }
+      return { identity: session.identity, sessionId: session.id };
     }
-    const session = await this.sessions.find(cookie.value);
-    if (session === undefined) {
-      return { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
-    }
-    if (!SAFE_METHODS.has(req.method ?? 'GET') && !this.sameOrigin(req)) {
-      return { denial: { status: 403, error: 'cross_site_request', message: 'Session requests that change data must come from the app itself.' } };
-    }
-    return { identity: session.identity, sessionId: session.id };
+    return outcome;
   }
 
   /** True when the browser says the request comes from the gateway's own origin. */

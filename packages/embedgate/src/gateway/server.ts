@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
 import { rawHeaderProblem } from '../http/headers.js';
 import { normalizeTarget } from '../http/path.js';
-import { sendDenial, type Denial } from '../http/respond.js';
+import { isNavigation, sendDenial, type Denial } from '../http/respond.js';
 import { AssertionSigner } from '../identity/assertion.js';
 import type { Identity } from '../identity/identity.js';
 import { listenOn } from '../ops/listen.js';
@@ -26,6 +26,7 @@ import { Embedding } from '../embed/embedding.js';
 import { EmbedSessions } from '../embed/sessions.js';
 import { SESSION_STORE_DENIAL, SessionStoreUnavailableError } from '../sessions/errors.js';
 import { openSessionStore } from '../sessions/open.js';
+import { CALLBACK_PATH, LoginFlow } from '../login/flow.js';
 import { UpstreamProxy } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
@@ -36,6 +37,12 @@ export interface GatewayOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SESSION_SWEEP_MS = 10 * 60 * 1000;
+
+/** A browser opening an app page in a tab (not a frame, not a script) with no live session: time to sign in. */
+function startsSignIn(req: IncomingMessage, denial: Denial): boolean {
+  return (denial.error === 'missing_token' || denial.error === 'session_expired') && req.method === 'GET'
+    && isNavigation(req) && (req.headers['sec-fetch-dest'] ?? 'document') === 'document';
+}
 
 function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
@@ -54,6 +61,7 @@ export class Gateway {
   private readonly websockets: WebSocketProxy;
   private readonly embedding: Embedding;
   private readonly allowedOrigins: Set<string>;
+  private readonly login: LoginFlow | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -78,6 +86,7 @@ export class Gateway {
     this.websockets = new WebSocketProxy(this.metrics, logger, sessions);
     this.embedding = new Embedding({ config, verifier: this.verifier, access: this.access, sessions, apps: this.apps, logger });
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
+    this.login = config.login === undefined ? undefined : new LoginFlow({ config, login: config.login, verifier: this.verifier, sessions, logger });
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => this.fail(req, res, error));
     });
@@ -177,6 +186,7 @@ export class Gateway {
     if (target.path === '/_embedgate/auth') {
       return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
     }
+    if (target.path === CALLBACK_PATH && this.login !== undefined && method === 'GET') return this.login.callback(req, res, requestId);
     if (target.path.startsWith('/_embedgate/')) {
       const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
       if (await this.embedding.serve(target.path, req, res, deny)) return;
@@ -198,6 +208,10 @@ export class Gateway {
       if (this.embedding.answersWithBootstrap(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
         return this.embedding.sendBootstrap(req, res, decision.denial);
+      }
+      if (this.login !== undefined && startsSignIn(req, decision.denial)) {
+        this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
+        return this.login.start(req, res, `${target.path}${target.query}`, requestId);
       }
       return this.deny(req, res, decision.denial, context, app, decision.identity);
     }

@@ -5,7 +5,7 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'embedgate_requests_total',
-    help: 'Requests handled, by app and outcome (proxied, public, unauthenticated, forbidden, rejected, error)',
+    help: 'Requests handled, by app and outcome (proxied, public, bootstrap, login, unauthenticated, forbidden, rejected, error)',
     labelNames: ['app', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -3,7 +3,10 @@ import { connect } from 'node:net';
 
 export interface RawResponse {
   status: number;
+  /** Lower-case names; a repeated header keeps its last value (see setCookies). */
   headers: Record<string, string>;
+  /** Every Set-Cookie line, in order. */
+  setCookies: string[];
   body: string;
 }
 
@@ -29,11 +32,15 @@ export function rawRequest(baseUrl: string, target: string, headerLines: string[
       const head = split === -1 ? raw : raw.slice(0, split);
       const [statusLine = '', ...headerText] = head.split('\r\n');
       const headers: Record<string, string> = {};
+      const setCookies: string[] = [];
       for (const line of headerText) {
         const colon = line.indexOf(':');
-        if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+        if (colon <= 0) continue;
+        const name = line.slice(0, colon).toLowerCase();
+        headers[name] = line.slice(colon + 1).trim();
+        if (name === 'set-cookie') setCookies.push(headers[name]);
       }
-      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, body: split === -1 ? '' : raw.slice(split + 4) });
+      resolve({ status: Number(statusLine.split(' ')[1] ?? 0), headers, setCookies, body: split === -1 ? '' : raw.slice(split + 4) });
     });
   });
 }
