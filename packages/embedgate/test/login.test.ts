@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openTab } from './support/chromium.js';
 import { eventually, startGateway, type RunningGateway } from './support/gateway.js';
 import { freePort, GATEWAY_AUDIENCE, startIdp, type RunningIdp } from './support/idp.js';
@@ -26,7 +26,10 @@ before(async () => {
   gwOrigin = `http://127.0.0.1:${port}`;
   idp = await startIdp({
     users: [{ username: 'ana', password: PASSWORD, email: 'ana@example.com', roles: ['analyst'] }],
-    clients: [{ client_id: 'gateway', client_secret: CLIENT_SECRET, redirect_uris: [`${gwOrigin}/_embedgate/callback`] }],
+    clients: [{
+      client_id: 'gateway', client_secret: CLIENT_SECRET, redirect_uris: [`${gwOrigin}/_embedgate/callback`],
+      post_logout_redirect_uris: [`${gwOrigin}/sales/`],
+    }],
   });
   upstream = await startUpstream();
   gw = await startGateway({
@@ -36,6 +39,7 @@ before(async () => {
     login: {
       issuer: idp.issuer, client_id: 'gateway', client_secret: CLIENT_SECRET, resource: GATEWAY_AUDIENCE,
       scopes: ['openid', 'profile', 'email'], encryption_key: randomBytes(32).toString('base64'),
+      post_logout_redirect_uri: `${gwOrigin}/sales/`,
     },
     sessions: { store: 'memory:' },
     apps: [{ name: 'sales', prefix: '/sales/', upstream: upstream.url, allow: { roles: ['analyst'] } }],
@@ -53,16 +57,21 @@ after(async () => {
 
 const NAVIGATION = ['Sec-Fetch-Dest: document', 'Sec-Fetch-Mode: navigate', 'Sec-Fetch-Site: none', 'Accept: text/html'];
 
+/** Opens `path` in the tab and signs in as ana on the IdP's page; the tab ends on `path`, signed in. */
+async function signIn(page: Page, path: string): Promise<void> {
+  await page.goto(`${gwOrigin}${path}`);
+  assert.ok(page.url().startsWith(`${idp.issuer}/interaction/`), `the IdP's login page, not ${page.url()}`);
+  await page.getByLabel('Username').fill('ana');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${gwOrigin}${path}`);
+}
+
 describe('standalone sign-in', () => {
   it('an app opened in a tab sends the user to the IdP, and back to the same page signed in', async () => {
     const tab = await openTab(browser);
     const before = upstream.requests.length;
-    await tab.page.goto(`${gwOrigin}/sales/reports?q=1`);
-    assert.ok(tab.page.url().startsWith(`${idp.issuer}/interaction/`), `the IdP's login page, not ${tab.page.url()}`);
-    await tab.page.getByLabel('Username').fill('ana');
-    await tab.page.getByLabel('Password').fill(PASSWORD);
-    await tab.page.getByRole('button', { name: 'Sign in' }).click();
-    await tab.page.waitForURL(`${gwOrigin}/sales/reports?q=1`);
+    await signIn(tab.page, '/sales/reports?q=1');
     assert.match(await tab.page.content(), /app page/);
     const seen = upstream.requests.slice(before);
     assert.deepEqual(seen.map((r) => r.url), ['/sales/reports?q=1'], 'the app got the page once, after sign-in');
@@ -148,6 +157,37 @@ describe('standalone sign-in', () => {
       assert.ok(!response.setCookies.some((c) => c.startsWith(`${SESSION_COOKIE}=`)), `${label}: no session`);
       assert.ok(!response.body.includes('<script>alert'), `${label}: nothing echoed`);
       assert.match(response.body, /login_failed/, label);
+    }
+  });
+
+  it('sign-out: a POST from the gateway\'s page ends the session and the IdP session; Back does not bring the page back', async () => {
+    const tab = await openTab(browser);
+    await signIn(tab.page, '/sales/');
+    assert.match(await tab.page.content(), /app page/);
+    const logoutRequests: string[] = [];
+    tab.page.on('request', (request) => {
+      if (request.url().startsWith(idp.issuer) && request.url().includes('session/end')) logoutRequests.push(request.url());
+    });
+    await tab.page.goto(`${gwOrigin}/_embedgate/logout`);
+    await tab.page.getByRole('button', { name: 'Sign out' }).click();
+    await tab.page.getByRole('button', { name: 'Yes, sign me out' }).click();
+    // Back at the app, signed out everywhere: the gateway sends the browser to the IdP's login form again.
+    await tab.page.waitForURL(new RegExp(`^${idp.issuer}/interaction/`));
+    const endSession = new URL(logoutRequests[0] ?? 'http://missing.invalid/');
+    assert.equal(endSession.searchParams.get('post_logout_redirect_uri'), `${gwOrigin}/sales/`);
+    assert.ok((endSession.searchParams.get('id_token_hint') ?? '').split('.').length === 3, 'the ID token as a hint');
+    assert.deepEqual((await tab.context.cookies(gwOrigin)).filter((c) => c.name === SESSION_COOKIE), [], 'the session cookie is gone');
+    for (let step = 0; step < 4; step++) {
+      await tab.page.goBack().catch(() => undefined);
+      assert.doesNotMatch(await tab.page.content(), /app page/, `Back (${step + 1}) shows no app data`);
+    }
+    await tab.close();
+  });
+
+  it('sign-out only from the gateway\'s own origin: a cross-site POST is refused and the session lives on', async () => {
+    for (const origin of ['Origin: http://evil.example', 'Origin: null']) {
+      const response = await rawRequest(gwOrigin, '/_embedgate/logout', [origin, `Cookie: ${SESSION_COOKIE}=${'A'.repeat(43)}`], 'POST');
+      assert.equal(response.status, 403, origin);
     }
   });
 });

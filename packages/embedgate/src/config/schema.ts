@@ -135,6 +135,8 @@ const loginSchema = z.strictObject({
   resource: httpUrl.optional(),
   /** Auth0's way of asking for an access token for an API. */
   audience: z.string().min(1).optional(),
+  /** Where the provider sends the browser after sign-out (register it with the provider); else its own page. */
+  post_logout_redirect_uri: httpUrl.optional(),
   /** Seals the login transaction cookies and the refresh and ID tokens kept with sessions. */
   encryption_key: secretKey,
   /** The longest a session lives. */

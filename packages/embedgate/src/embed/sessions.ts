@@ -13,6 +13,8 @@ export interface NewSession {
 export interface FoundSession {
   id: string;
   identity: Identity;
+  /** A login session's sealed provider tokens. */
+  secrets?: string;
 }
 
 /** Told when a session ends; a renewed session names its successor, so holders (WebSockets) can follow it. */
@@ -43,7 +45,7 @@ export class EmbedSessions {
   constructor(private readonly store: SessionStore, private readonly ttlSeconds: number) {}
 
   /** A new session for this identity; it ends at the token's exp or after the TTL, whichever is first. */
-  async create(identity: Identity, ttlSeconds = this.ttlSeconds): Promise<NewSession> {
+  async create(identity: Identity, ttlSeconds = this.ttlSeconds, secrets?: string): Promise<NewSession> {
     const now = Math.floor(Date.now() / 1000);
     const cookieValue = randomBytes(32).toString('base64url');
     const id = sessionIdOf(cookieValue);
@@ -59,6 +61,7 @@ export class EmbedSessions {
       claims: identity.claims,
       expiresAt,
       createdAt: now,
+      ...(secrets === undefined ? {} : { secrets }),
     });
     return { cookieValue, id, expiresAt };
   }
@@ -67,7 +70,8 @@ export class EmbedSessions {
     if (!COOKIE_VALUE.test(cookieValue)) return undefined;
     const id = sessionIdOf(cookieValue);
     const record = await this.store.get(id);
-    return record === undefined ? undefined : { id, identity: identityOf(record) };
+    if (record === undefined) return undefined;
+    return { id, identity: identityOf(record), ...(record.secrets === undefined ? {} : { secrets: record.secrets }) };
   }
 
   /** Ends a session by id; listeners (e.g. open WebSockets) are told. */

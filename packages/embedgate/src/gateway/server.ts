@@ -27,7 +27,8 @@ import { EmbedSessions } from '../embed/sessions.js';
 import { SESSION_STORE_DENIAL, SessionStoreUnavailableError } from '../sessions/errors.js';
 import { openSessionStore } from '../sessions/open.js';
 import { CALLBACK_PATH, LoginFlow } from '../login/flow.js';
-import { UpstreamProxy } from './proxy.js';
+import { handleLogout, LOGOUT_PATH } from '../login/logout.js';
+import { UpstreamProxy, type ResponseRewrite } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
 
@@ -42,6 +43,17 @@ const SESSION_SWEEP_MS = 10 * 60 * 1000;
 function startsSignIn(req: IncomingMessage, denial: Denial): boolean {
   return (denial.error === 'missing_token' || denial.error === 'session_expired') && req.method === 'GET'
     && isNavigation(req) && (req.headers['sec-fetch-dest'] ?? 'document') === 'document';
+}
+
+/** Pages served to a signed-in user are never stored by the browser: after sign-out, Back shows nothing. */
+function notStored(rewrite: ResponseRewrite): ResponseRewrite {
+  return {
+    ...rewrite,
+    headers: (headers, isHtml) => {
+      rewrite.headers(headers, isHtml);
+      if (isHtml) headers['cache-control'] = 'no-store';
+    },
+  };
 }
 
 function requestIdOf(req: IncomingMessage): string {
@@ -186,7 +198,13 @@ export class Gateway {
     if (target.path === '/_embedgate/auth') {
       return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
     }
-    if (target.path === CALLBACK_PATH && this.login !== undefined && method === 'GET') return this.login.callback(req, res, requestId);
+    if (this.login !== undefined && target.path === CALLBACK_PATH && method === 'GET') return this.login.callback(req, res, requestId);
+    if (this.login !== undefined && this.config.login !== undefined && target.path === LOGOUT_PATH) {
+      return handleLogout(req, res, {
+        login: this.config.login, flow: this.login, sessions: this.sessions,
+        sameOrigin: (request) => this.access.sameOrigin(request), deny: (denial) => this.deny(req, res, denial, context),
+      });
+    }
     if (target.path.startsWith('/_embedgate/')) {
       const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
       if (await this.embedding.serve(target.path, req, res, deny)) return;
@@ -228,7 +246,8 @@ export class Gateway {
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization),
+      rewrite: identity === undefined ? this.embedding.responseRewrite(identity, app.config.forward_authorization)
+        : notStored(this.embedding.responseRewrite(identity, app.config.forward_authorization)),
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
   }

@@ -28,17 +28,20 @@ export interface LoginDeps {
 export class LoginFlow {
   private discovered: Promise<client.Configuration> | undefined;
   private readonly transactions: Transactions;
+  /** Seals the provider tokens a session keeps (the ID token for logout, the refresh token). */
+  readonly tokenSealer: Sealer;
   private readonly redirectUri: string;
   private readonly publicUrl: URL;
 
   constructor(private readonly deps: LoginDeps) {
     this.transactions = new Transactions(new Sealer(deps.login.encryption_key, 'login transactions'), deps.login.max_parallel_logins);
+    this.tokenSealer = new Sealer(deps.login.encryption_key, 'session tokens');
     this.publicUrl = new URL(deps.config.public_url);
     this.redirectUri = new URL(CALLBACK_PATH, this.publicUrl).href;
   }
 
   /** The provider's metadata, discovered once (again after a failure). */
-  private provider(): Promise<client.Configuration> {
+  provider(): Promise<client.Configuration> {
     const { issuer, client_id: clientId, client_secret: secret } = this.deps.login;
     const url = new URL(issuer);
     this.discovered ??= client.discovery(url, clientId, undefined, secret === undefined ? client.None() : client.ClientSecretBasic(secret),
@@ -104,7 +107,10 @@ export class LoginFlow {
       if (idToken === undefined || identity.subject !== idToken.sub || identity.issuer !== idToken.iss) {
         throw new Error('the access token and the ID token do not name the same user');
       }
-      const session = await this.deps.sessions.create(identity, this.deps.login.session_max_seconds);
+      const secrets = await this.tokenSealer.seal({
+        id_token: tokens.id_token, ...(tokens.refresh_token === undefined ? {} : { refresh_token: tokens.refresh_token }),
+      }, this.deps.login.session_max_seconds);
+      const session = await this.deps.sessions.create(identity, this.deps.login.session_max_seconds, secrets);
       this.deps.logger.info({ audit: 'login', sub: identity.subject, issuer: identity.issuer }, 'signed in');
       res.writeHead(302, {
         location: found.transaction.returnTo,

@@ -14,6 +14,8 @@ export interface SessionRecord {
   /** Seconds since the epoch; the record is dead afterwards. */
   expiresAt: number;
   createdAt: number;
+  /** A login session's provider tokens (ID and refresh token), sealed with login.encryption_key. */
+  secrets?: string;
 }
 
 export interface SessionStore {
