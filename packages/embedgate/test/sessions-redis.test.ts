@@ -93,6 +93,8 @@ describe('Redis session store', () => {
       assert.equal(await store.get('a2'), undefined);
       assert.equal((await store.get('b1'))?.subject, 'bob', 'another user keeps theirs');
       assert.deepEqual(await store.deleteBySubject('https://op.example', 'nobody'), []);
+      assert.deepEqual((await store.list()).map((r) => r.id).filter((id) => ['b1', 'short'].includes(id)).sort(), ['b1', 'short']);
+      assert.deepEqual((await store.list('bob')).map((r) => r.id), ['b1']);
       await eventually(async () => (await store.get('short')) === undefined, 5000);
     } finally {
       await store.close();

@@ -10,6 +10,7 @@ Commands:
   idp --config FILE            run the embedded identity provider (idp rotate-keys: add a signing key)
   users <action> --config FILE manage the identity provider's users (add, list, set-roles, remove)
   token --issuer URL …         get an access token (client credentials or device flow) for scripts
+  sessions list|revoke …       the gateway's live sessions; end all of one user's
   demo                         run the demo: IdP, gateway, sample apps and a host portal, on loopback
 
 Run "embedgate <command> --help" for a command's options.`;
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   idp: async () => (await import('./idp.js')).idpCommand,
   users: async () => (await import('./users.js')).usersCommand,
   demo: async () => (await import('./demo.js')).demoCommand,
+  sessions: async () => (await import('./sessions.js')).sessionsCommand,
 };
 
 /** Returns the process exit code: 0 success, 1 runtime failure, 2 usage or configuration error. */

@@ -25,7 +25,7 @@ import { forwardAuth } from './forward-auth.js';
 import { Embedding } from '../embed/embedding.js';
 import { EmbedSessions } from '../embed/sessions.js';
 import { SESSION_STORE_DENIAL, SessionStoreUnavailableError } from '../sessions/errors.js';
-import { openSessionStore } from '../sessions/open.js';
+import { openSessionStore, sessionStoreOf } from '../sessions/open.js';
 import { CALLBACK_PATH, LoginFlow } from '../login/flow.js';
 import { handleLogout, LOGOUT_PATH } from '../login/logout.js';
 import { UpstreamProxy, type ResponseRewrite } from './proxy.js';
@@ -118,7 +118,7 @@ export class Gateway {
     const logger = options.logger ?? createLogger(config.log_level);
     const keyFile = resolve(config.assertion.key_file ?? resolve(config.data_dir, 'assertion-key.json'));
     const assertions = await AssertionSigner.create(keyFile, config.public_url, config.assertion.ttl_seconds);
-    const store = await openSessionStore(config.sessions.store ?? `sqlite:${resolve(config.data_dir, 'sessions.db')}`);
+    const store = await openSessionStore(sessionStoreOf(config));
     return new Gateway(config, assertions, new EmbedSessions(store, config.embed.session_ttl_seconds), logger);
   }
 

@@ -32,6 +32,11 @@ export class MemorySessionStore implements SessionStore {
     return removed;
   }
 
+  async list(subject?: string): Promise<SessionRecord[]> {
+    const now = Date.now() / 1000;
+    return [...this.records.values()].filter((r) => r.expiresAt > now && (subject === undefined || r.subject === subject));
+  }
+
   async sweep(nowSeconds: number): Promise<number> {
     let removed = 0;
     for (const record of this.records.values()) {

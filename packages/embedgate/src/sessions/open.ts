@@ -1,6 +1,12 @@
 // Opens the session store named by `sessions.store`: memory:, sqlite:PATH or redis://… (rediss:// for TLS).
 import { resolve } from 'node:path';
+import type { GatewayConfig } from '../config/schema.js';
 import type { SessionStore } from './types.js';
+
+/** The store a gateway config names: sessions.store, else sqlite:<data_dir>/sessions.db. */
+export function sessionStoreOf(config: GatewayConfig): string {
+  return config.sessions.store ?? `sqlite:${resolve(config.data_dir, 'sessions.db')}`;
+}
 
 export async function openSessionStore(store: string): Promise<SessionStore> {
   if (store === 'memory:') {

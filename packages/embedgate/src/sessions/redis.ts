@@ -83,6 +83,23 @@ export class RedisSessionStore implements SessionStore {
     return ids;
   }
 
+  async list(subject?: string): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.run(() => this.redis.scan(cursor, 'MATCH', `${PREFIX}session:*`, 'COUNT', 500));
+      cursor = next;
+      const values = keys.length === 0 ? [] : await this.run(() => this.redis.mget(...keys));
+      for (const value of values) {
+        if (value === null) continue;
+        const record = JSON.parse(value) as SessionRecord;
+        if (subject === undefined || record.subject === subject) records.push(record);
+      }
+    } while (cursor !== '0');
+    const now = Math.floor(Date.now() / 1000);
+    return records.filter((r) => r.expiresAt > now).sort((a, b) => a.subject.localeCompare(b.subject) || a.expiresAt - b.expiresAt);
+  }
+
   /** Redis expires the records itself. */
   async sweep(): Promise<number> {
     return 0;

@@ -14,6 +14,11 @@ interface Row {
 
 type RecordData = Omit<SessionRecord, 'id' | 'issuer' | 'subject' | 'expiresAt'>;
 
+function recordOf(row: Row): SessionRecord {
+  const data = JSON.parse(row.data) as RecordData;
+  return { ...data, id: row.id, issuer: row.issuer, subject: row.subject, expiresAt: row.expires_at };
+}
+
 export class SqliteSessionStore implements SessionStore {
   private readonly db: Database.Database;
   private readonly statements;
@@ -40,14 +45,20 @@ export class SqliteSessionStore implements SessionStore {
       bySubject: this.db.prepare<[string, string], { id: string }>('SELECT id FROM sessions WHERE issuer = ? AND subject = ?'),
       deleteBySubject: this.db.prepare<[string, string]>('DELETE FROM sessions WHERE issuer = ? AND subject = ?'),
       sweep: this.db.prepare<[number]>('DELETE FROM sessions WHERE expires_at <= ?'),
+      list: this.db.prepare<[number], Row>('SELECT * FROM sessions WHERE expires_at > ? ORDER BY subject, expires_at'),
+      listBySubject: this.db.prepare<[number, string], Row>('SELECT * FROM sessions WHERE expires_at > ? AND subject = ? ORDER BY expires_at'),
     };
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const row = this.statements.get.get(id, Date.now() / 1000);
-    if (row === undefined) return undefined;
-    const data = JSON.parse(row.data) as RecordData;
-    return { ...data, id: row.id, issuer: row.issuer, subject: row.subject, expiresAt: row.expires_at };
+    return row === undefined ? undefined : recordOf(row);
+  }
+
+  async list(subject?: string): Promise<SessionRecord[]> {
+    const now = Date.now() / 1000;
+    const rows = subject === undefined ? this.statements.list.all(now) : this.statements.listBySubject.all(now, subject);
+    return rows.map(recordOf);
   }
 
   async put(record: SessionRecord): Promise<void> {

@@ -24,6 +24,8 @@ export interface SessionStore {
   delete(id: string): Promise<boolean>;
   /** Ends every session of one user (logout everywhere, operator revocation); returns the ids removed. */
   deleteBySubject(issuer: string, subject: string): Promise<string[]>;
+  /** The live sessions, of one user when `subject` is given (for operators: `embedgate sessions list`). */
+  list(subject?: string): Promise<SessionRecord[]>;
   /** Removes expired records. */
   sweep(nowSeconds: number): Promise<number>;
   close(): Promise<void>;
