@@ -110,11 +110,15 @@ export function parseExpiry(value: unknown): number | undefined {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/** Renewal starts at least this long before the session ends, however short it is (a slow host, a busy machine). */
+const RENEW_MARGIN_MS = 5000;
+
 /**
- * Milliseconds until the session should be renewed: 70% of the remaining life, 0 when it is already over,
- * undefined when the expiry is unknown. Capped so that setTimeout does not overflow.
+ * Milliseconds until the session should be renewed: 70% of the remaining life, but at least 5 s before the end;
+ * 0 when it is (nearly) over, undefined when the expiry is unknown. Capped so that setTimeout does not overflow.
  */
 export function renewDelay(expiresAt: number | undefined, now: number): number | undefined {
   if (expiresAt === undefined || !Number.isFinite(expiresAt)) return undefined;
-  return Math.min(MAX_TIMER_MS, Math.max(0, Math.round(0.7 * (expiresAt * 1000 - now))));
+  const remaining = expiresAt * 1000 - now;
+  return Math.min(MAX_TIMER_MS, Math.max(0, Math.round(Math.min(0.7 * remaining, remaining - RENEW_MARGIN_MS))));
 }

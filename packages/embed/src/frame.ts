@@ -242,13 +242,13 @@ export function start(script: HTMLOrSVGScriptElement | null = document.currentSc
         schedule(delay === undefined ? undefined : Math.max(MIN_RENEW_GAP_MS, delay));
         return true;
       }
-      const left = renewDelay(expires, serverNow());
+      const left = expires === undefined ? undefined : expires * 1000 - serverNow();
       if (outcome === 'signed-out' || outcome === 'forbidden') report(outcome, true);
-      else if (left === 0) report('error', true, MESSAGES.expired);
+      else if (left !== undefined && left <= 0) report('error', true, MESSAGES.expired);
       else {
-        // Transient: try again while the session lasts (70% of what is left, at least a second apart).
+        // Transient: try again while the session lasts (after 70% of what is left, at least a second apart).
         if (outcome === 'error') send({ type: 'error', message: MESSAGES.error });
-        if (left !== undefined) schedule(Math.max(1000, left));
+        if (left !== undefined) schedule(Math.max(1000, Math.round(0.7 * left)));
       }
       return false;
     });

@@ -137,10 +137,11 @@ test('parseExpiry reads SessionResponse.expires_at and the data attribute', () =
   }
 });
 
-test('renewDelay is 70% of the remaining life, 0 when over, capped for setTimeout', () => {
+test('renewDelay is 70% of the remaining life but at least 5 s before the end, 0 when over, capped for setTimeout', () => {
   const now = 1_700_000_000_000;
   assert.equal(renewDelay(now / 1000 + 300, now), 210_000);
-  assert.equal(renewDelay(now / 1000 + 10, now), 7000);
+  assert.equal(renewDelay(now / 1000 + 10, now), 5000, 'a 10 s session: renewed with 5 s to spare');
+  assert.equal(renewDelay(now / 1000 + 4, now), 0, 'less than 5 s left: at once');
   assert.equal(renewDelay(now / 1000, now), 0);
   assert.equal(renewDelay(now / 1000 - 60, now), 0);
   assert.equal(renewDelay(now / 1000 + 90 * 86400, now), MAX_TIMER_MS);
