@@ -33,6 +33,8 @@ export class Embedding {
   private readonly scriptUrl: string;
   /** the frame script's versioned path, which the browser may cache for good */
   private readonly scriptSrc: string;
+  /** the frame script's text, inlined in bootstrap pages */
+  private readonly scriptSource: string;
   private readonly sessionUrl: string;
   private readonly assets: EmbedAssets | undefined;
   /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
@@ -51,6 +53,7 @@ export class Embedding {
       deps.logger.warn({ err: (error as Error).message }, 'the embed SDK scripts are not built; embedding is unavailable (run npm run build)');
     }
     this.scriptSrc = this.assets?.versionedPath(FRAME_SCRIPT_PATH) ?? FRAME_SCRIPT_PATH;
+    this.scriptSource = this.assets?.source(FRAME_SCRIPT_PATH) ?? '';
   }
 
   get enabled(): boolean {
@@ -77,7 +80,7 @@ export class Embedding {
   sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial): void {
     if (denial.error === 'session_expired') res.setHeader('set-cookie', clearedSessionCookie());
     sendBootstrap(res, {
-      script: this.assets?.source(FRAME_SCRIPT_PATH) ?? '',
+      script: this.scriptSource,
       scriptSrc: this.scriptSrc,
       origins: this.origins,
       frameAncestors: this.frameAncestors,

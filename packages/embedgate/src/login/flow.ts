@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig, LoginConfig } from '../config/schema.js';
 import type { EmbedSessions } from '../embed/sessions.js';
 import { sendDenial, type Denial } from '../http/respond.js';
+import { SessionStoreUnavailableError } from '../sessions/errors.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { loginSessionCookie } from './cookies.js';
 import { Sealer } from './sealed.js';
@@ -28,8 +29,8 @@ export interface LoginDeps {
 export class LoginFlow {
   private discovered: Promise<client.Configuration> | undefined;
   private readonly transactions: Transactions;
-  /** Seals the provider tokens a session keeps (the ID token for logout, the refresh token). */
-  readonly tokenSealer: Sealer;
+  /** Seals the provider tokens a session keeps (the refresh token). */
+  private readonly tokenSealer: Sealer;
   private readonly redirectUri: string;
   private readonly publicUrl: URL;
 
@@ -45,10 +46,11 @@ export class LoginFlow {
     const { issuer, client_id: clientId, client_secret: secret } = this.deps.login;
     const url = new URL(issuer);
     this.discovered ??= client.discovery(url, clientId, undefined, secret === undefined ? client.None() : client.ClientSecretBasic(secret),
-      url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined);
-    this.discovered.catch(() => {
-      this.discovered = undefined;
-    });
+      url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined)
+      .catch((error: unknown) => {
+        this.discovered = undefined;
+        throw error;
+      });
     return this.discovered;
   }
 
@@ -107,9 +109,8 @@ export class LoginFlow {
       if (idToken === undefined || identity.subject !== idToken.sub || identity.issuer !== idToken.iss) {
         throw new Error('the access token and the ID token do not name the same user');
       }
-      const secrets = await this.tokenSealer.seal({
-        id_token: tokens.id_token, ...(tokens.refresh_token === undefined ? {} : { refresh_token: tokens.refresh_token }),
-      }, this.deps.login.session_max_seconds);
+      const secrets = await this.tokenSealer.seal(
+        tokens.refresh_token === undefined ? {} : { refresh_token: tokens.refresh_token }, this.deps.login.session_max_seconds);
       const session = await this.deps.sessions.create(identity, this.deps.login.session_max_seconds, secrets);
       this.deps.logger.info({ audit: 'login', sub: identity.subject, issuer: identity.issuer }, 'signed in');
       res.writeHead(302, {
@@ -120,6 +121,7 @@ export class LoginFlow {
       });
       res.end();
     } catch (error) {
+      if (error instanceof SessionStoreUnavailableError) throw error;   // 503 from the gateway, not a failed sign-in
       this.deps.logger.info({ audit: 'login_failed', reason: (error as Error).message }, 'sign-in failed');
       sendDenial(req, res, LOGIN_FAILED, requestId);
     }

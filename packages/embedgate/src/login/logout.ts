@@ -36,8 +36,11 @@ function confirmPage(): string {
     + `<body><h1>Sign out</h1><form method="post" action="${escapeHtml(LOGOUT_PATH)}"><button type="submit">Sign out</button></form></body></html>`;
 }
 
-/** Where the browser goes after the session is gone: the provider's end-session endpoint, when it has one. */
-async function providerLogout(deps: LogoutDeps, secrets: string | undefined): Promise<string | undefined> {
+/**
+ * Where the browser goes after the session is gone: the provider's end-session endpoint, naming the client (no
+ * id_token_hint: tokens never go into a URL the gateway builds; the provider asks the user to confirm instead).
+ */
+async function providerLogout(deps: LogoutDeps): Promise<string | undefined> {
   let provider: client.Configuration;
   try {
     provider = await deps.flow.provider();
@@ -45,10 +48,8 @@ async function providerLogout(deps: LogoutDeps, secrets: string | undefined): Pr
     return deps.login.post_logout_redirect_uri;
   }
   if (provider.serverMetadata().end_session_endpoint === undefined) return deps.login.post_logout_redirect_uri;
-  const idToken = secrets === undefined ? undefined : (await deps.flow.tokenSealer.open(secrets))?.id_token;
   return client.buildEndSessionUrl(provider, {
     client_id: deps.login.client_id,
-    ...(typeof idToken === 'string' ? { id_token_hint: idToken } : {}),
     ...(deps.login.post_logout_redirect_uri === undefined ? {} : { post_logout_redirect_uri: deps.login.post_logout_redirect_uri }),
   }).href;
 }
@@ -65,7 +66,7 @@ export async function handleLogout(req: IncomingMessage, res: ServerResponse, de
   const cookie = findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE);
   const session = cookie.kind === 'one' ? await deps.sessions.find(cookie.value) : undefined;
   if (session !== undefined) await deps.sessions.end(session.id);
-  const next = await providerLogout(deps, session?.secrets);
+  const next = await providerLogout(deps);
   const headers = {
     'set-cookie': loginSessionCookie('', 0),
     // Pages of the apps the browser kept must not come back with the back button.
