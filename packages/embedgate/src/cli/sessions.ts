@@ -19,14 +19,19 @@ is refused, and their browser signs in again.`;
 const time = (seconds: number): string => new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function line(record: SessionRecord): string {
-  const kind = record.secrets === undefined ? 'embed' : 'login';
+  const kind = record.kind ?? 'embed';
   return [kind, record.subject, record.issuer, record.roles.join(',') || '-', time(record.createdAt), time(record.expiresAt), record.id.slice(0, 12)].join('\t');
 }
 
 async function revoke(store: SessionStore, subject: string, issuer: string | undefined): Promise<number> {
   const issuers = issuer !== undefined ? [issuer] : [...new Set((await store.list(subject)).map((record) => record.issuer))];
   let ended = 0;
-  for (const each of issuers) ended += (await store.deleteBySubject(each, subject)).length;
+  for (const each of issuers) {
+    const ids = await store.deleteBySubject(each, subject);
+    // Running gateways sharing the store close the user's open WebSockets.
+    await store.announce(ids.map((id) => ({ id })));
+    ended += ids.length;
+  }
   process.stdout.write(`ended ${ended} session(s) of ${subject}\n`);
   return 0;
 }

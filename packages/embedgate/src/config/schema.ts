@@ -129,6 +129,16 @@ const loginSchema = z.strictObject({
   issuer: httpUrl,
   client_id: z.string().min(1),
   client_secret: z.string().min(1).optional(),
+  /** How the gateway authenticates at the token endpoint; default client_secret_basic with a secret, else none. */
+  client_auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).optional(),
+  /** For private_key_jwt: a PKCS#8 PEM or a private JWK file, and the algorithm it signs with. */
+  private_key: z.strictObject({
+    file: z.string().min(1),
+    alg: z.enum(['RS256', 'PS256', 'ES256', 'EdDSA']).default('RS256'),
+    kid: z.string().min(1).optional(),
+  }).optional(),
+  /** The one algorithm ID tokens must be signed with (OpenID Connect's default is RS256). */
+  id_token_signing_alg: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']).default('RS256'),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default(['openid', 'profile', 'email', 'offline_access'])
     .refine((scopes) => scopes.includes('openid'), 'must include openid'),
   /** RFC 8707 resource for the access token (the gateway's audience), when the provider needs it asked for. */
@@ -139,8 +149,12 @@ const loginSchema = z.strictObject({
   post_logout_redirect_uri: httpUrl.optional(),
   /** Seals the login transaction cookies and the refresh and ID tokens kept with sessions. */
   encryption_key: secretKey,
-  /** The longest a session lives. */
+  /** The longest a session lives, however often its tokens are refreshed. */
   session_max_seconds: z.number().int().min(300).max(30 * 86400).default(43200),
+  /** A session not used for this long ends. */
+  idle_timeout_seconds: z.number().int().min(60).max(30 * 86400).default(1800),
+  /** Refresh the access token this long before it expires (when the provider gave a refresh token). */
+  refresh_before_seconds: z.number().int().min(5).max(3600).default(60),
   /** Sign-ins in progress one browser may have at once (each in its own short-lived cookie). */
   max_parallel_logins: z.number().int().min(1).max(20).default(5),
 });
@@ -180,6 +194,16 @@ export const configSchema = z.strictObject({
 }).superRefine((config, ctx) => {
   if (config.login !== undefined && !config.issuers.some((issuer) => issuer.issuer === config.login?.issuer)) {
     ctx.addIssue({ code: 'custom', path: ['login', 'issuer'], message: 'must also be listed in issuers[] (its access tokens are verified like any other)' });
+  }
+  const auth = config.login?.client_auth;
+  if ((auth === 'client_secret_basic' || auth === 'client_secret_post') && config.login?.client_secret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['login', 'client_secret'], message: `is required with client_auth ${auth}` });
+  }
+  if (auth === 'private_key_jwt' && config.login?.private_key === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['login', 'private_key'], message: 'is required with client_auth private_key_jwt' });
+  }
+  if (config.login !== undefined && config.login.idle_timeout_seconds > config.login.session_max_seconds) {
+    ctx.addIssue({ code: 'custom', path: ['login', 'idle_timeout_seconds'], message: 'must not be longer than session_max_seconds' });
   }
   const prefixes = new Map<string, number>();
   const names = new Map<string, number>();

@@ -14,7 +14,7 @@ import { clearedSessionCookie } from './cookies.js';
 import { sendBootstrap } from './bootstrap.js';
 import { FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders } from './html.js';
 import { handleSessionRequest } from './session-endpoint.js';
-import type { EmbedSessions } from './sessions.js';
+import type { Sessions } from '../sessions/sessions.js';
 
 const SESSION_PATH = '/_embedgate/session';
 
@@ -22,7 +22,7 @@ export interface EmbeddingDeps {
   config: GatewayConfig;
   verifier: TokenVerifier;
   access: AccessControl;
-  sessions: EmbedSessions;
+  sessions: Sessions;
   apps: AppTable;
   logger: Logger;
 }

@@ -9,12 +9,12 @@ import { sendJson, type Denial } from '../http/respond.js';
 import type { Identity } from '../identity/identity.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { clearedSessionCookie, findSessionCookie, sessionCookie } from './cookies.js';
-import type { EmbedSessions } from './sessions.js';
+import type { Sessions } from '../sessions/sessions.js';
 
 export interface SessionEndpointDeps {
   verifier: TokenVerifier;
   access: AccessControl;
-  sessions: EmbedSessions;
+  sessions: Sessions;
   apps: AppTable;
   deny: (denial: Denial, identity?: Identity) => void;
 }

@@ -7,8 +7,9 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
 import { findSessionCookie, SESSION_COOKIE } from '../embed/cookies.js';
-import type { EmbedSessions } from '../embed/sessions.js';
+import type { Sessions } from '../sessions/sessions.js';
 import { LOGIN_SESSION_COOKIE } from '../login/cookies.js';
+import type { SessionLifecycle } from '../login/session-lifecycle.js';
 import { authenticateRequest } from './authenticate.js';
 
 export type Decision =
@@ -33,7 +34,9 @@ export interface AuditContext {
 export class AccessControl {
   constructor(
     private readonly verifier: TokenVerifier,
-    private readonly sessions: EmbedSessions,
+    private readonly sessions: Sessions,
+    /** Idle timeout and refresh of login sessions, when sign-in is configured. */
+    private readonly lifecycle: SessionLifecycle | undefined,
     private readonly ownOrigin: string,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
@@ -53,7 +56,10 @@ export class AccessControl {
       if (cookie.kind === 'duplicate') {
         return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
       }
-      const session = await this.sessions.find(cookie.value);
+      const found = await this.sessions.find(cookie.value);
+      // Each cookie holds its own kind of session: a login session's id in the embed cookie is no session.
+      const session = found === undefined || (found.record.kind === 'login') !== (name === LOGIN_SESSION_COOKIE) ? undefined
+        : found.record.kind === 'login' ? await this.lifecycle?.current(found) : found;
       if (session === undefined) {
         outcome = { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
         continue;

@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { OWN_RESOURCE_HEADERS, sendJson } from '../http/respond.js';
 import type { AssertionSigner } from '../identity/assertion.js';
+import type { LoginProvider } from '../login/provider.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 
@@ -9,6 +10,8 @@ export interface EndpointDeps {
   verifier: TokenVerifier;
   metrics: GatewayMetrics;
   assertions: AssertionSigner;
+  /** The sign-in provider, when login: is configured: it must have been discovered. */
+  loginProvider?: LoginProvider;
 }
 
 /** Answers /healthz, /readyz, /metrics and /_embedgate/jwks.json; returns false for any other path. */
@@ -19,8 +22,9 @@ export async function serveOperational(path: string, res: ServerResponse, deps: 
       return true;
     case '/readyz': {
       const issuers = deps.verifier.readiness();
-      const ready = issuers.every((i) => i.ready);
-      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', issuers });
+      const login = deps.loginProvider?.readiness();
+      const ready = issuers.every((i) => i.ready) && (login?.ready ?? true);
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', issuers, ...(login === undefined ? {} : { login }) });
       return true;
     }
     case '/metrics': {

@@ -23,11 +23,15 @@ import { TrustedProxies } from './client-address.js';
 import { serveOperational } from './endpoints.js';
 import { forwardAuth } from './forward-auth.js';
 import { Embedding } from '../embed/embedding.js';
-import { EmbedSessions } from '../embed/sessions.js';
+import { Sessions } from '../sessions/sessions.js';
 import { SESSION_STORE_DENIAL, SessionStoreUnavailableError } from '../sessions/errors.js';
 import { openSessionStore, sessionStoreOf } from '../sessions/open.js';
-import { CALLBACK_PATH, LoginFlow } from '../login/flow.js';
+import type { CryptoKey } from 'jose';
+import { BACKCHANNEL_LOGOUT_PATH, handleBackchannelLogout } from '../login/backchannel.js';
+import { CALLBACK_PATH, SIGN_IN_PATH } from '../login/flow.js';
+import { setUpLogin, type Login } from '../login/login.js';
 import { handleLogout, LOGOUT_PATH } from '../login/logout.js';
+import { loadClientKey, PROVIDER_UNAVAILABLE, ProviderUnavailableError } from '../login/provider.js';
 import { UpstreamProxy, type ResponseRewrite } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
@@ -73,13 +77,14 @@ export class Gateway {
   private readonly websockets: WebSocketProxy;
   private readonly embedding: Embedding;
   private readonly allowedOrigins: Set<string>;
-  private readonly login: LoginFlow | undefined;
+  private readonly login: Login | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly config: GatewayConfig,
     private readonly assertions: AssertionSigner,
-    private readonly sessions: EmbedSessions,
+    private readonly sessions: Sessions,
+    clientKey: CryptoKey | undefined,
     logger: Logger,
   ) {
     this.logger = logger;
@@ -91,22 +96,22 @@ export class Gateway {
       onFetch: (issuer, kind, result) => this.metrics.idpFetches.inc({ issuer, kind, result }),
     });
     const ownOrigin = new URL(config.public_url).origin;
-    this.access = new AccessControl(this.verifier, sessions, ownOrigin, this.metrics, logger);
+    this.login = setUpLogin(config, clientKey, this.verifier, sessions, logger);
+    this.access = new AccessControl(this.verifier, sessions, this.login?.lifecycle, ownOrigin, this.metrics, logger);
     this.apps = new AppTable(config.apps);
     this.proxies = new TrustedProxies(config.trusted_proxies);
     this.upstream = new UpstreamProxy(this.metrics, logger);
     this.websockets = new WebSocketProxy(this.metrics, logger, sessions);
     this.embedding = new Embedding({ config, verifier: this.verifier, access: this.access, sessions, apps: this.apps, logger });
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
-    this.login = config.login === undefined ? undefined : new LoginFlow({ config, login: config.login, verifier: this.verifier, sessions, logger });
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => this.fail(req, res, error));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head).catch((error: unknown) => {
-        if (error instanceof SessionStoreUnavailableError) {
-          this.logger.warn({ err: error.message }, 'session store unavailable');
-          return refuseUpgrade(socket, SESSION_STORE_DENIAL);
+        if (error instanceof SessionStoreUnavailableError || error instanceof ProviderUnavailableError) {
+          this.logger.warn({ err: error.message }, 'session cannot be checked');
+          return refuseUpgrade(socket, error instanceof ProviderUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL);
         }
         this.logger.error({ err: (error as Error).message }, 'upgrade handling failed');
         refuseUpgrade(socket, { status: 500, error: 'internal_error', message: 'The gateway failed to handle this request.' });
@@ -118,13 +123,15 @@ export class Gateway {
     const logger = options.logger ?? createLogger(config.log_level);
     const keyFile = resolve(config.assertion.key_file ?? resolve(config.data_dir, 'assertion-key.json'));
     const assertions = await AssertionSigner.create(keyFile, config.public_url, config.assertion.ttl_seconds);
+    const clientKey = config.login === undefined ? undefined : await loadClientKey(config.login);
     const store = await openSessionStore(sessionStoreOf(config));
-    return new Gateway(config, assertions, new EmbedSessions(store, config.embed.session_ttl_seconds), logger);
+    return new Gateway(config, assertions, new Sessions(store, config.embed.session_ttl_seconds), clientKey, logger);
   }
 
   /** Starts listening on `listen` (or the given port) and starts loading issuer keys in the background. */
   async listen(): Promise<{ url: string; port: number }> {
     this.verifier.start();
+    this.login?.provider.start();
     this.sweepTimer = setInterval(() => {
       this.sessions.sweep().catch((error: unknown) => this.logger.warn({ err: (error as Error).message }, 'session sweep failed'));
     }, SESSION_SWEEP_MS);
@@ -158,9 +165,9 @@ export class Gateway {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
-    if (error instanceof SessionStoreUnavailableError && !res.headersSent) {
-      this.logger.warn({ err: error.message }, 'session store unavailable');
-      return sendDenial(req, res, SESSION_STORE_DENIAL, requestIdOf(req));
+    if ((error instanceof SessionStoreUnavailableError || error instanceof ProviderUnavailableError) && !res.headersSent) {
+      this.logger.warn({ err: error.message }, 'session cannot be checked');
+      return sendDenial(req, res, error instanceof ProviderUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL, requestIdOf(req));
     }
     this.logger.error({ err: (error as Error).message }, 'request handling failed');
     if (!res.headersSent) {
@@ -194,17 +201,14 @@ export class Gateway {
       return this.deny(req, res, { status: target.reason === 'uri_too_long' ? 414 : 400, error: target.reason, message: `The request path was refused: ${target.detail}.` }, context);
     }
     context.path = target.path;
-    if (await serveOperational(target.path, res, { verifier: this.verifier, metrics: this.metrics, assertions: this.assertions })) return;
+    if (await serveOperational(target.path, res, {
+      verifier: this.verifier, metrics: this.metrics, assertions: this.assertions,
+      ...(this.login === undefined ? {} : { loginProvider: this.login.provider }),
+    })) return;
     if (target.path === '/_embedgate/auth') {
       return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
     }
-    if (this.login !== undefined && target.path === CALLBACK_PATH && method === 'GET') return this.login.callback(req, res, requestId);
-    if (this.login !== undefined && this.config.login !== undefined && target.path === LOGOUT_PATH) {
-      return handleLogout(req, res, {
-        login: this.config.login, flow: this.login, sessions: this.sessions,
-        sameOrigin: (request) => this.access.sameOrigin(request), deny: (denial) => this.deny(req, res, denial, context),
-      });
-    }
+    if (this.login !== undefined && await this.serveLogin(target.path, req, res, context)) return;
     if (target.path.startsWith('/_embedgate/')) {
       const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
       if (await this.embedding.serve(target.path, req, res, deny)) return;
@@ -229,7 +233,7 @@ export class Gateway {
       }
       if (this.login !== undefined && startsSignIn(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
-        return this.login.start(req, res, `${target.path}${target.query}`, requestId);
+        return this.login.flow.start(req, res, `${target.path}${target.query}`, requestId);
       }
       return this.deny(req, res, decision.denial, context, app, decision.identity);
     }
@@ -250,6 +254,23 @@ export class Gateway {
         : notStored(this.embedding.responseRewrite(identity, app.config.forward_authorization)),
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
+  }
+
+  /** The sign-in endpoints: callback, sign-in, sign-out and back-channel logout; false for any other path. */
+  private async serveLogin(path: string, req: IncomingMessage, res: ServerResponse, context: AuditContext): Promise<boolean> {
+    const login = this.login as Login;
+    const method = req.method ?? 'GET';
+    if (path === CALLBACK_PATH && method === 'GET') await login.flow.callback(req, res, context.requestId);
+    else if (path === SIGN_IN_PATH && method === 'GET') await login.flow.signIn(req, res, context.requestId);
+    else if (path === LOGOUT_PATH) {
+      await handleLogout(req, res, {
+        login: login.config, provider: login.provider, sessions: this.sessions,
+        sameOrigin: (request) => this.access.sameOrigin(request), deny: (denial) => this.deny(req, res, denial, context),
+      });
+    } else if (path === BACKCHANNEL_LOGOUT_PATH) {
+      await handleBackchannelLogout(req, res, { login: login.config, verifier: this.verifier, sessions: this.sessions, logger: this.logger });
+    } else return false;
+    return true;
   }
 
   /** Reads a Dash callback body and checks every output it names against the callback rules. */

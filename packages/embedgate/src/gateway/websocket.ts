@@ -6,7 +6,7 @@ import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import type { HeaderMap } from '../http/headers.js';
 import { rawDenial, type Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
-import type { EmbedSessions } from '../embed/sessions.js';
+import type { Sessions } from '../sessions/sessions.js';
 import type { MountedApp } from './apps.js';
 
 /** Headers the ws client generates itself for the upstream handshake. */
@@ -58,7 +58,7 @@ export class WebSocketProxy {
     handleProtocols: (_offered, req) => (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol || false,
   });
 
-  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: EmbedSessions) {}
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: Sessions) {}
 
   forward(req: IncomingMessage, socket: Duplex, head: Buffer, upgrade: UpgradeRequest): void {
     const { app } = upgrade;

@@ -1,69 +1,77 @@
 // Standalone sign-in with openid-client: the redirect to the provider (PKCE S256, state, nonce) and the callback
-// (state, RFC 9207 iss, the code exchange, the ID token, and the access token checked like any bearer token),
-// which makes a first-party session. Failures get one generic page; nothing from the request is echoed.
+// (state, RFC 9207 iss, the code exchange, the ID token, userinfo's sub, and the access token checked like any bearer
+// token), which makes a first-party session. Failures get one generic page; nothing from the request is echoed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
 import type { GatewayConfig, LoginConfig } from '../config/schema.js';
-import type { EmbedSessions } from '../embed/sessions.js';
+import { findSessionCookie } from '../embed/cookies.js';
+import { normalizeTarget } from '../http/path.js';
 import { sendDenial, type Denial } from '../http/respond.js';
+import type { Identity } from '../identity/identity.js';
 import { SessionStoreUnavailableError } from '../sessions/errors.js';
+import type { Sessions } from '../sessions/sessions.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
-import { loginSessionCookie } from './cookies.js';
-import { Sealer } from './sealed.js';
+import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
+import { PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
+import type { Sealer } from './sealed.js';
 import { Transactions } from './transactions.js';
 
 export const CALLBACK_PATH = '/_embedgate/callback';
+export const SIGN_IN_PATH = '/_embedgate/login';
 
 const LOGIN_FAILED: Denial = { status: 400, error: 'login_failed', message: 'Sign-in did not complete. Go back to the app and open it again.' };
-const PROVIDER_UNAVAILABLE: Denial = { status: 503, error: 'idp_unavailable', message: 'The sign-in service cannot be reached; try again shortly.' };
 
 export interface LoginDeps {
   config: GatewayConfig;
   login: LoginConfig;
+  provider: LoginProvider;
   verifier: TokenVerifier;
-  sessions: EmbedSessions;
+  sessions: Sessions;
+  /** Seals the sign-ins in progress (cookies). */
+  transactionSealer: Sealer;
+  /** Seals the refresh token kept with a session. */
+  tokenSealer: Sealer;
+  extraParameters: Record<string, string>;
   logger: Logger;
 }
 
+/** `rd` when it is a path of this gateway (no scheme, host, backslash or control characters); else undefined. */
+export function safeReturnPath(rd: string | null): string | undefined {
+  if (rd === null || !rd.startsWith('/') || rd.startsWith('//') || /[\\\x00-\x20\x7f]/.test(rd)) return undefined;
+  const target = normalizeTarget(rd);
+  return target.ok ? `${target.path}${target.query}` : undefined;
+}
+
 export class LoginFlow {
-  private discovered: Promise<client.Configuration> | undefined;
   private readonly transactions: Transactions;
-  /** Seals the provider tokens a session keeps (the refresh token). */
-  private readonly tokenSealer: Sealer;
   private readonly redirectUri: string;
   private readonly publicUrl: URL;
 
   constructor(private readonly deps: LoginDeps) {
-    this.transactions = new Transactions(new Sealer(deps.login.encryption_key, 'login transactions'), deps.login.max_parallel_logins);
-    this.tokenSealer = new Sealer(deps.login.encryption_key, 'session tokens');
+    this.transactions = new Transactions(deps.transactionSealer, deps.login.max_parallel_logins);
     this.publicUrl = new URL(deps.config.public_url);
     this.redirectUri = new URL(CALLBACK_PATH, this.publicUrl).href;
   }
 
-  /** The provider's metadata, discovered once (again after a failure). */
-  provider(): Promise<client.Configuration> {
-    const { issuer, client_id: clientId, client_secret: secret } = this.deps.login;
-    const url = new URL(issuer);
-    this.discovered ??= client.discovery(url, clientId, undefined, secret === undefined ? client.None() : client.ClientSecretBasic(secret),
-      url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined)
-      .catch((error: unknown) => {
-        this.discovered = undefined;
-        throw error;
-      });
-    return this.discovered;
-  }
-
-  private get extraParameters(): Record<string, string> {
-    const { resource, audience } = this.deps.login;
-    return { ...(resource === undefined ? {} : { resource }), ...(audience === undefined ? {} : { audience }) };
+  /**
+   * GET /_embedgate/login?rd=/path: ends the session the browser has (if any) and signs in afresh, then goes to
+   * `rd` when it is a path of this gateway, else to the first app.
+   */
+  async signIn(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const query = new URL(req.url ?? '/', this.publicUrl).searchParams;
+    const returnTo = safeReturnPath(query.get('rd')) ?? this.deps.config.apps[0]?.prefix ?? '/';
+    const cookie = findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE);
+    const stale = cookie.kind === 'one' ? await this.deps.sessions.find(cookie.value) : undefined;
+    if (stale !== undefined) await this.deps.sessions.end(stale.id);
+    return this.start(req, res, returnTo, requestId);
   }
 
   /** Sends the browser to the provider's sign-in page; it comes back to `returnTo`, a path of this gateway. */
   async start(req: IncomingMessage, res: ServerResponse, returnTo: string, requestId: string): Promise<void> {
     let provider: client.Configuration;
     try {
-      provider = await this.provider();
+      provider = await this.deps.provider.configuration();
     } catch (error) {
       this.deps.logger.warn({ err: (error as Error).message }, 'sign-in provider discovery failed');
       return sendDenial(req, res, PROVIDER_UNAVAILABLE, requestId);
@@ -78,9 +86,11 @@ export class LoginFlow {
       code_challenge_method: 'S256',
       state,
       nonce,
-      ...this.extraParameters,
+      ...this.deps.extraParameters,
     });
     const cookies = await this.transactions.begin({ state, nonce, verifier, returnTo }, req.headers.cookie);
+    // A session cookie the browser still sends is dead (or about to be replaced): it goes.
+    if (findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE).kind !== 'none') cookies.push(loginSessionCookie('', 0));
     res.writeHead(302, { location: url.href, 'set-cookie': cookies, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
     res.end();
   }
@@ -97,25 +107,32 @@ export class LoginFlow {
     }
     res.setHeader('set-cookie', found.clear);
     try {
-      const provider = await this.provider();
+      const provider = await this.deps.provider.configuration();
       const tokens = await client.authorizationCodeGrant(provider, current, {
         pkceCodeVerifier: found.transaction.verifier,
         expectedState: found.transaction.state,
         expectedNonce: found.transaction.nonce,
         idTokenExpected: true,
-      }, this.extraParameters);
+      }, this.deps.extraParameters);
       const idToken = tokens.claims();
-      const identity = await this.deps.verifier.verify(tokens.access_token);
-      if (idToken === undefined || identity.subject !== idToken.sub || identity.issuer !== idToken.iss) {
+      if (idToken === undefined) throw new Error('no ID token');
+      const identity = await this.withUserInfo(provider, await this.deps.verifier.verify(tokens.access_token), tokens.access_token, idToken.sub);
+      if (identity.subject !== idToken.sub || identity.issuer !== idToken.iss) {
         throw new Error('the access token and the ID token do not name the same user');
       }
-      const secrets = await this.tokenSealer.seal(
-        tokens.refresh_token === undefined ? {} : { refresh_token: tokens.refresh_token }, this.deps.login.session_max_seconds);
-      const session = await this.deps.sessions.create(identity, this.deps.login.session_max_seconds, secrets);
-      this.deps.logger.info({ audit: 'login', sub: identity.subject, issuer: identity.issuer }, 'signed in');
+      const now = Math.floor(Date.now() / 1000);
+      const refreshable = tokens.refresh_token !== undefined;
+      // Without a refresh token the session cannot outlive its access token.
+      const expiresAt = now + this.deps.login.session_max_seconds;
+      const session = await this.deps.sessions.createLogin(identity, {
+        expiresAt: refreshable ? expiresAt : Math.min(expiresAt, identity.expiresAt),
+        sid: typeof idToken.sid === 'string' ? idToken.sid : undefined,
+        secrets: refreshable ? await this.deps.tokenSealer.seal({ refresh_token: tokens.refresh_token }, this.deps.login.session_max_seconds) : undefined,
+      });
+      this.deps.logger.info({ audit: 'login', sub: identity.subject, iss: identity.issuer }, 'signed in');
       res.writeHead(302, {
         location: found.transaction.returnTo,
-        'set-cookie': [found.clear, loginSessionCookie(session.cookieValue, session.expiresAt - Math.floor(Date.now() / 1000))],
+        'set-cookie': [found.clear, loginSessionCookie(session.cookieValue, session.expiresAt - now)],
         'cache-control': 'no-store',
         'referrer-policy': 'no-referrer',
       });
@@ -125,5 +142,25 @@ export class LoginFlow {
       this.deps.logger.info({ audit: 'login_failed', reason: (error as Error).message }, 'sign-in failed');
       sendDenial(req, res, LOGIN_FAILED, requestId);
     }
+  }
+
+  /**
+   * Userinfo must name the ID token's user; its email fills in what the access token lacks. A provider that does not
+   * take this access token at userinfo (one issued for another resource) answers with a challenge: no data, no harm.
+   */
+  private async withUserInfo(provider: client.Configuration, identity: Identity, accessToken: string, subject: string): Promise<Identity> {
+    if (provider.serverMetadata().userinfo_endpoint === undefined) return identity;
+    let info: client.UserInfoResponse;
+    try {
+      info = await client.fetchUserInfo(provider, accessToken, subject);
+    } catch (error) {
+      if (error instanceof client.WWWAuthenticateChallengeError) return identity;
+      throw error;
+    }
+    return {
+      ...identity,
+      email: identity.email ?? (typeof info.email === 'string' ? info.email : undefined),
+      emailVerified: identity.emailVerified ?? (typeof info.email_verified === 'boolean' ? info.email_verified : undefined),
+    };
   }
 }

@@ -4,17 +4,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import type { LoginConfig } from '../config/schema.js';
 import { findSessionCookie } from '../embed/cookies.js';
-import type { EmbedSessions } from '../embed/sessions.js';
+import type { Sessions } from '../sessions/sessions.js';
 import { escapeHtml, type Denial } from '../http/respond.js';
 import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
-import type { LoginFlow } from './flow.js';
+import type { LoginProvider } from './provider.js';
 
 export const LOGOUT_PATH = '/_embedgate/logout';
 
 export interface LogoutDeps {
   login: LoginConfig;
-  flow: LoginFlow;
-  sessions: EmbedSessions;
+  provider: LoginProvider;
+  sessions: Sessions;
   /** True when the browser says the request comes from the gateway's own origin. */
   sameOrigin(req: IncomingMessage): boolean;
   deny(denial: Denial): void;
@@ -43,7 +43,7 @@ function confirmPage(): string {
 async function providerLogout(deps: LogoutDeps): Promise<string | undefined> {
   let provider: client.Configuration;
   try {
-    provider = await deps.flow.provider();
+    provider = await deps.provider.configuration();
   } catch {
     return deps.login.post_logout_redirect_uri;
   }

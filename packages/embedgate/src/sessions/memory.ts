@@ -1,8 +1,13 @@
 // Sessions in process memory: fast, lost on restart; for tests and single throwaway instances.
-import type { SessionRecord, SessionStore } from './types.js';
+import { randomUUID } from 'node:crypto';
+import type { ReleaseLock, SessionEndEvent, SessionRecord, SessionStore } from './types.js';
 
 export class MemorySessionStore implements SessionStore {
   private readonly records = new Map<string, SessionRecord>();
+  /** One-time claims and locks: key → expiry in ms (locks also keep their owner). */
+  private readonly claims = new Map<string, number>();
+  private readonly locks = new Map<string, { owner: string; until: number }>();
+  private readonly listeners = new Set<(event: SessionEndEvent) => void>();
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const record = this.records.get(id);
@@ -10,26 +15,38 @@ export class MemorySessionStore implements SessionStore {
       this.records.delete(id);
       return undefined;
     }
-    return record;
+    return record === undefined ? undefined : { ...record };
   }
 
   async put(record: SessionRecord): Promise<void> {
-    this.records.set(record.id, record);
+    this.records.set(record.id, { ...record });
+  }
+
+  async touch(id: string, seenAt: number): Promise<void> {
+    const record = this.records.get(id);
+    if (record !== undefined) record.lastSeenAt = seenAt;
   }
 
   async delete(id: string): Promise<boolean> {
     return this.records.delete(id);
   }
 
-  async deleteBySubject(issuer: string, subject: string): Promise<string[]> {
+  private deleteWhere(matches: (record: SessionRecord) => boolean): string[] {
     const removed: string[] = [];
     for (const record of this.records.values()) {
-      if (record.issuer === issuer && record.subject === subject) {
-        this.records.delete(record.id);
-        removed.push(record.id);
-      }
+      if (!matches(record)) continue;
+      this.records.delete(record.id);
+      removed.push(record.id);
     }
     return removed;
+  }
+
+  async deleteBySubject(issuer: string, subject: string, only?: 'embed'): Promise<string[]> {
+    return this.deleteWhere((r) => r.issuer === issuer && r.subject === subject && (only === undefined || r.kind === undefined));
+  }
+
+  async deleteBySid(issuer: string, sid: string): Promise<string[]> {
+    return this.deleteWhere((r) => r.issuer === issuer && r.sid === sid);
   }
 
   async list(subject?: string): Promise<SessionRecord[]> {
@@ -37,18 +54,39 @@ export class MemorySessionStore implements SessionStore {
     return [...this.records.values()].filter((r) => r.expiresAt > now && (subject === undefined || r.subject === subject));
   }
 
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    const now = Date.now();
+    if ((this.claims.get(key) ?? 0) > now) return false;
+    this.claims.set(key, now + ttlSeconds * 1000);
+    return true;
+  }
+
+  async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {
+    const now = Date.now();
+    if ((this.locks.get(name)?.until ?? 0) > now) return undefined;
+    const owner = randomUUID();
+    this.locks.set(name, { owner, until: now + ttlMs });
+    return async () => {
+      if (this.locks.get(name)?.owner === owner) this.locks.delete(name);
+    };
+  }
+
+  async announce(events: SessionEndEvent[]): Promise<void> {
+    for (const event of events) for (const listener of this.listeners) listener(event);
+  }
+
+  onAnnounce(listener: (event: SessionEndEvent) => void): void {
+    this.listeners.add(listener);
+  }
+
   async sweep(nowSeconds: number): Promise<number> {
-    let removed = 0;
-    for (const record of this.records.values()) {
-      if (record.expiresAt <= nowSeconds) {
-        this.records.delete(record.id);
-        removed += 1;
-      }
-    }
+    const removed = this.deleteWhere((r) => r.expiresAt <= nowSeconds).length;
+    for (const [key, until] of this.claims) if (until <= nowSeconds * 1000) this.claims.delete(key);
     return removed;
   }
 
   async close(): Promise<void> {
     this.records.clear();
+    this.listeners.clear();
   }
 }

@@ -1,20 +1,46 @@
-// Session records in Redis, shared by every gateway instance: one key per session that Redis expires itself, and a
-// set of session ids per user for logout everywhere. Commands fail at once while Redis is unreachable (no offline
-// queue), as SessionStoreUnavailableError; the client reconnects by itself.
+// Session records in Redis, shared by every gateway instance: one hash per session that Redis expires itself, sets
+// of session ids per user and per provider session (logout everywhere, back-channel logout), one-time claims, locks,
+// and session-end events over pub/sub. Commands fail at once while Redis is unreachable (no offline queue), as
+// SessionStoreUnavailableError; the clients reconnect by themselves.
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { SessionStoreUnavailableError } from './errors.js';
-import type { SessionRecord, SessionStore } from './types.js';
+import type { ReleaseLock, SessionEndEvent, SessionRecord, SessionStore } from './types.js';
 
 const PREFIX = 'embedgate:';
+const EVENTS_CHANNEL = `${PREFIX}session-events`;
 /** How long a command waits for a connection that is being made (at start-up, or while reconnecting). */
 const READY_WAIT_MS = 1000;
-const sessionKey = (id: string): string => `${PREFIX}session:${id}`;
-const subjectKey = (issuer: string, subject: string): string => `${PREFIX}subject:${Buffer.from(`${issuer}\n${subject}`).toString('base64url')}`;
+const sessionKey = (id: string): string => `${PREFIX}sess:${id}`;
+const indexKey = (kind: 'subject' | 'sid', issuer: string, value: string): string =>
+  `${PREFIX}${kind}:${Buffer.from(`${issuer}\n${value}`).toString('base64url')}`;
+const claimKey = (key: string): string => `${PREFIX}claim:${key}`;
+const lockKey = (name: string): string => `${PREFIX}lock:${name}`;
+
+/** Writes the last-seen time only into a session that still exists (a new key would have no expiry). */
+const TOUCH_SCRIPT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], 'seen', ARGV[1]) end return 0";
+/** Releases a lock only for the holder that took it. */
+const UNLOCK_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
+
+interface EventMessage {
+  origin: string;
+  events: SessionEndEvent[];
+}
+
+function recordOf(value: string | null, seen: string | null): SessionRecord | undefined {
+  if (value === null) return undefined;
+  const record = JSON.parse(value) as SessionRecord;
+  if (seen !== null) record.lastSeenAt = Number(seen);
+  return record.expiresAt > Math.floor(Date.now() / 1000) ? record : undefined;
+}
 
 export class RedisSessionStore implements SessionStore {
   private readonly redis: Redis;
+  private subscriber: Redis | undefined;
+  private readonly origin = randomUUID();
+  private readonly listeners = new Set<(event: SessionEndEvent) => void>();
 
-  constructor(url: string) {
+  constructor(private readonly url: string) {
     this.redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
@@ -50,54 +76,110 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async get(id: string): Promise<SessionRecord | undefined> {
-    const value = await this.run(() => this.redis.get(sessionKey(id)));
-    if (value === null) return undefined;
-    const record = JSON.parse(value) as SessionRecord;
-    return record.expiresAt > Math.floor(Date.now() / 1000) ? record : undefined;
+    const [value, seen] = await this.run(() => this.redis.hmget(sessionKey(id), 'record', 'seen'));
+    return recordOf(value ?? null, seen ?? null);
   }
 
   async put(record: SessionRecord): Promise<void> {
-    const index = subjectKey(record.issuer, record.subject);
-    await this.run(() => this.redis.multi()
-      .set(sessionKey(record.id), JSON.stringify(record), 'EXAT', record.expiresAt)
-      .sadd(index, record.id)
-      // The index lives as long as the longest session in it (NX: a new key; GT: only ever later).
-      .expireat(index, record.expiresAt, 'NX')
-      .expireat(index, record.expiresAt, 'GT')
-      .exec());
+    const { lastSeenAt, ...stored } = record;
+    const indexes = [indexKey('subject', record.issuer, record.subject), ...(record.sid === undefined ? [] : [indexKey('sid', record.issuer, record.sid)])];
+    const write = this.redis.multi()
+      .hset(sessionKey(record.id), 'record', JSON.stringify(stored), ...(lastSeenAt === undefined ? [] : ['seen', String(lastSeenAt)]))
+      .expireat(sessionKey(record.id), record.expiresAt);
+    // An index lives as long as the longest session in it (NX: a new key; GT: only ever later).
+    for (const index of indexes) write.sadd(index, record.id).expireat(index, record.expiresAt, 'NX').expireat(index, record.expiresAt, 'GT');
+    await this.run(() => write.exec());
+  }
+
+  async touch(id: string, seenAt: number): Promise<void> {
+    await this.run(() => this.redis.eval(TOUCH_SCRIPT, 1, sessionKey(id), String(seenAt)));
   }
 
   async delete(id: string): Promise<boolean> {
-    const value = await this.run(() => this.redis.getdel(sessionKey(id)));
-    if (value === null) return false;
-    const record = JSON.parse(value) as SessionRecord;
-    await this.run(() => this.redis.srem(subjectKey(record.issuer, record.subject), id));
-    return true;
+    return (await this.run(() => this.redis.del(sessionKey(id)))) === 1;
   }
 
-  async deleteBySubject(issuer: string, subject: string): Promise<string[]> {
-    const index = subjectKey(issuer, subject);
-    const ids = await this.run(() => this.redis.smembers(index));
+  /** Deletes the sessions an index names (only embed sessions, if asked) and returns the ids that still existed. */
+  private async deleteIndexed(index: string, only?: 'embed'): Promise<string[]> {
+    let ids = await this.run(() => this.redis.smembers(index));
+    if (only === 'embed' && ids.length > 0) {
+      const records = await this.run(() => this.redis.pipeline(ids.map((id) => ['hget', sessionKey(id), 'record'])).exec()) ?? [];
+      ids = ids.filter((_id, i) => {
+        const text = records[i]?.[1];
+        return typeof text === 'string' && (JSON.parse(text) as SessionRecord).kind === undefined;
+      });
+    }
     if (ids.length === 0) return [];
-    await this.run(() => this.redis.multi().del(...ids.map(sessionKey)).del(index).exec());
-    return ids;
+    const write = this.redis.multi();
+    for (const id of ids) write.del(sessionKey(id));
+    if (only === undefined) write.del(index);
+    const results = (await this.run(() => write.exec())) ?? [];
+    return ids.filter((_id, i) => results[i]?.[1] === 1);
+  }
+
+  deleteBySubject(issuer: string, subject: string, only?: 'embed'): Promise<string[]> {
+    return this.deleteIndexed(indexKey('subject', issuer, subject), only);
+  }
+
+  deleteBySid(issuer: string, sid: string): Promise<string[]> {
+    return this.deleteIndexed(indexKey('sid', issuer, sid));
   }
 
   async list(subject?: string): Promise<SessionRecord[]> {
     const records: SessionRecord[] = [];
     let cursor = '0';
     do {
-      const [next, keys] = await this.run(() => this.redis.scan(cursor, 'MATCH', `${PREFIX}session:*`, 'COUNT', 500));
+      const [next, keys] = await this.run(() => this.redis.scan(cursor, 'MATCH', sessionKey('*'), 'COUNT', 500));
       cursor = next;
-      const values = keys.length === 0 ? [] : await this.run(() => this.redis.mget(...keys));
-      for (const value of values) {
-        if (value === null) continue;
-        const record = JSON.parse(value) as SessionRecord;
-        if (subject === undefined || record.subject === subject) records.push(record);
+      const read = this.redis.pipeline();
+      for (const key of keys) read.hmget(key, 'record', 'seen');
+      const values = keys.length === 0 ? [] : (await this.run(() => read.exec())) ?? [];
+      for (const [, value] of values) {
+        const [text, seen] = (value ?? []) as Array<string | null>;
+        const record = recordOf(text ?? null, seen ?? null);
+        if (record !== undefined && (subject === undefined || record.subject === subject)) records.push(record);
       }
     } while (cursor !== '0');
-    const now = Math.floor(Date.now() / 1000);
-    return records.filter((r) => r.expiresAt > now).sort((a, b) => a.subject.localeCompare(b.subject) || a.expiresAt - b.expiresAt);
+    return records.sort((a, b) => a.subject.localeCompare(b.subject) || a.expiresAt - b.expiresAt);
+  }
+
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.run(() => this.redis.set(claimKey(key), '1', 'EX', ttlSeconds, 'NX'))) === 'OK';
+  }
+
+  async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {
+    const owner = randomUUID();
+    const taken = (await this.run(() => this.redis.set(lockKey(name), owner, 'PX', ttlMs, 'NX'))) === 'OK';
+    if (!taken) return undefined;
+    return async () => void await this.run(() => this.redis.eval(UNLOCK_SCRIPT, 1, lockKey(name), owner));
+  }
+
+  async announce(events: SessionEndEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    this.deliver(events);
+    const message: EventMessage = { origin: this.origin, events };
+    await this.run(() => this.redis.publish(EVENTS_CHANNEL, JSON.stringify(message)));
+  }
+
+  onAnnounce(listener: (event: SessionEndEvent) => void): void {
+    this.listeners.add(listener);
+    if (this.subscriber !== undefined) return;
+    // A connection of its own: a subscribed connection can do nothing else. It resubscribes after reconnecting.
+    this.subscriber = new Redis(this.url, { retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000) });
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('message', (_channel: string, text: string) => {
+      try {
+        const message = JSON.parse(text) as EventMessage;
+        if (message.origin !== this.origin) this.deliver(message.events);
+      } catch {
+        // Not one of ours: ignored.
+      }
+    });
+    this.subscriber.subscribe(EVENTS_CHANNEL).catch(() => undefined);
+  }
+
+  private deliver(events: SessionEndEvent[]): void {
+    for (const event of events) for (const listener of this.listeners) listener(event);
   }
 
   /** Redis expires the records itself. */
@@ -106,6 +188,8 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    this.listeners.clear();
+    this.subscriber?.disconnect();
     this.redis.disconnect();
   }
 }

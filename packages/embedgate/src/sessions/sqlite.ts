@@ -1,8 +1,10 @@
-// Sessions in a SQLite file (the default): they survive a gateway restart.
+// Sessions in a SQLite file (the default): they survive a gateway restart, and gateway processes on one machine
+// that share the file share sessions, one-time claims, locks and session-end events (polled twice a second).
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { SessionRecord, SessionStore } from './types.js';
+import type { ReleaseLock, SessionEndEvent, SessionRecord, SessionStore } from './types.js';
 
 interface Row {
   id: string;
@@ -10,18 +12,31 @@ interface Row {
   subject: string;
   data: string;
   expires_at: number;
+  last_seen_at: number | null;
 }
 
 type RecordData = Omit<SessionRecord, 'id' | 'issuer' | 'subject' | 'expiresAt'>;
 
+const EVENT_POLL_MS = 500;
+/** Events are kept this long: long enough for every process to have read them. */
+const EVENT_KEEP_MS = 60_000;
+
 function recordOf(row: Row): SessionRecord {
   const data = JSON.parse(row.data) as RecordData;
-  return { ...data, id: row.id, issuer: row.issuer, subject: row.subject, expiresAt: row.expires_at };
+  return {
+    ...data, id: row.id, issuer: row.issuer, subject: row.subject, expiresAt: row.expires_at,
+    ...(row.last_seen_at === null ? {} : { lastSeenAt: row.last_seen_at }),
+  };
 }
 
 export class SqliteSessionStore implements SessionStore {
   private readonly db: Database.Database;
   private readonly statements;
+  /** Tells this process's events apart from other processes' in the shared table. */
+  private readonly origin = randomUUID();
+  private readonly listeners = new Set<(event: SessionEndEvent) => void>();
+  private poller: NodeJS.Timeout | undefined;
+  private lastEvent = 0;
 
   constructor(path: string) {
     if (path !== ':memory:') {
@@ -34,19 +49,41 @@ export class SqliteSessionStore implements SessionStore {
     }
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 2000');
     this.db.exec(`CREATE TABLE IF NOT EXISTS sessions (
       id TEXT PRIMARY KEY, issuer TEXT NOT NULL, subject TEXT NOT NULL, data TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (issuer, subject);
-      CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);`);
+      CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+      CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS session_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);`);
+    const columns = new Set(this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'sessions\')').all().map((c) => c.name));
+    if (!columns.has('sid')) this.db.exec('ALTER TABLE sessions ADD COLUMN sid TEXT');
+    if (!columns.has('last_seen_at')) this.db.exec('ALTER TABLE sessions ADD COLUMN last_seen_at INTEGER');
+    this.db.exec('CREATE INDEX IF NOT EXISTS sessions_sid ON sessions (issuer, sid)');
     this.statements = {
       get: this.db.prepare<[string, number], Row>('SELECT * FROM sessions WHERE id = ? AND expires_at > ?'),
-      put: this.db.prepare<[string, string, string, string, number]>('INSERT OR REPLACE INTO sessions (id, issuer, subject, data, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      put: this.db.prepare<[string, string, string, string, number, string | null, number | null]>(
+        'INSERT OR REPLACE INTO sessions (id, issuer, subject, data, expires_at, sid, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      touch: this.db.prepare<[number, string]>('UPDATE sessions SET last_seen_at = ? WHERE id = ?'),
       delete: this.db.prepare<[string]>('DELETE FROM sessions WHERE id = ?'),
-      bySubject: this.db.prepare<[string, string], { id: string }>('SELECT id FROM sessions WHERE issuer = ? AND subject = ?'),
-      deleteBySubject: this.db.prepare<[string, string]>('DELETE FROM sessions WHERE issuer = ? AND subject = ?'),
+      deleteBySubject: this.db.prepare<[string, string], { id: string }>('DELETE FROM sessions WHERE issuer = ? AND subject = ? RETURNING id'),
+      deleteEmbedBySubject: this.db.prepare<[string, string], { id: string }>(
+        "DELETE FROM sessions WHERE issuer = ? AND subject = ? AND json_extract(data, '$.kind') IS NULL RETURNING id"),
+      deleteBySid: this.db.prepare<[string, string], { id: string }>('DELETE FROM sessions WHERE issuer = ? AND sid = ? RETURNING id'),
       sweep: this.db.prepare<[number]>('DELETE FROM sessions WHERE expires_at <= ?'),
       list: this.db.prepare<[number], Row>('SELECT * FROM sessions WHERE expires_at > ? ORDER BY subject, expires_at'),
       listBySubject: this.db.prepare<[number, string], Row>('SELECT * FROM sessions WHERE expires_at > ? AND subject = ? ORDER BY expires_at'),
+      dropExpiredClaim: this.db.prepare<[string, number]>('DELETE FROM claims WHERE key = ? AND expires_at <= ?'),
+      claim: this.db.prepare<[string, number]>('INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)'),
+      sweepClaims: this.db.prepare<[number]>('DELETE FROM claims WHERE expires_at <= ?'),
+      dropExpiredLock: this.db.prepare<[string, number]>('DELETE FROM locks WHERE name = ? AND expires_at <= ?'),
+      lock: this.db.prepare<[string, string, number]>('INSERT OR IGNORE INTO locks (name, owner, expires_at) VALUES (?, ?, ?)'),
+      unlock: this.db.prepare<[string, string]>('DELETE FROM locks WHERE name = ? AND owner = ?'),
+      addEvent: this.db.prepare<[string, string, number]>('INSERT INTO session_events (origin, event, at) VALUES (?, ?, ?)'),
+      lastEvent: this.db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM session_events'),
+      eventsAfter: this.db.prepare<[number], { seq: number; origin: string; event: string }>('SELECT seq, origin, event FROM session_events WHERE seq > ? ORDER BY seq'),
+      dropEvents: this.db.prepare<[number]>('DELETE FROM session_events WHERE at < ?'),
     };
   }
 
@@ -62,27 +99,89 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async put(record: SessionRecord): Promise<void> {
-    const { id, issuer, subject, expiresAt, ...data } = record;
-    this.statements.put.run(id, issuer, subject, JSON.stringify(data), expiresAt);
+    const { id, issuer, subject, expiresAt, lastSeenAt, ...data } = record;
+    this.statements.put.run(id, issuer, subject, JSON.stringify(data), expiresAt, record.sid ?? null, lastSeenAt ?? null);
+  }
+
+  async touch(id: string, seenAt: number): Promise<void> {
+    this.statements.touch.run(seenAt, id);
   }
 
   async delete(id: string): Promise<boolean> {
     return this.statements.delete.run(id).changes > 0;
   }
 
-  async deleteBySubject(issuer: string, subject: string): Promise<string[]> {
+  async deleteBySubject(issuer: string, subject: string, only?: 'embed'): Promise<string[]> {
+    const statement = only === 'embed' ? this.statements.deleteEmbedBySubject : this.statements.deleteBySubject;
+    return statement.all(issuer, subject).map((row) => row.id);
+  }
+
+  async deleteBySid(issuer: string, sid: string): Promise<string[]> {
+    return this.statements.deleteBySid.all(issuer, sid).map((row) => row.id);
+  }
+
+  async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
+    const now = Date.now();
     return this.db.transaction(() => {
-      const ids = this.statements.bySubject.all(issuer, subject).map((row) => row.id);
-      this.statements.deleteBySubject.run(issuer, subject);
-      return ids;
+      this.statements.dropExpiredClaim.run(key, now);
+      return this.statements.claim.run(key, now + ttlSeconds * 1000).changes === 1;
+    }).immediate();
+  }
+
+  async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {
+    const owner = randomUUID();
+    const now = Date.now();
+    const taken = this.db.transaction(() => {
+      this.statements.dropExpiredLock.run(name, now);
+      return this.statements.lock.run(name, owner, now + ttlMs).changes === 1;
+    }).immediate();
+    return taken ? async () => void this.statements.unlock.run(name, owner) : undefined;
+  }
+
+  async announce(events: SessionEndEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.statements.dropEvents.run(now - EVENT_KEEP_MS);
+      for (const event of events) this.statements.addEvent.run(this.origin, JSON.stringify(event), now);
     })();
+    this.deliver(events);
+  }
+
+  onAnnounce(listener: (event: SessionEndEvent) => void): void {
+    this.listeners.add(listener);
+    if (this.poller !== undefined) return;
+    this.lastEvent = this.statements.lastEvent.get()?.seq ?? 0;
+    this.poller = setInterval(() => this.readEvents(), EVENT_POLL_MS);
+    this.poller.unref();
+  }
+
+  /** Delivers other processes' events written since the last poll. */
+  private readEvents(): void {
+    try {
+      const foreign: SessionEndEvent[] = [];
+      for (const row of this.statements.eventsAfter.all(this.lastEvent)) {
+        this.lastEvent = row.seq;
+        if (row.origin !== this.origin) foreign.push(JSON.parse(row.event) as SessionEndEvent);
+      }
+      this.deliver(foreign);
+    } catch {
+      // A busy database: the next poll reads what this one missed.
+    }
+  }
+
+  private deliver(events: SessionEndEvent[]): void {
+    for (const event of events) for (const listener of this.listeners) listener(event);
   }
 
   async sweep(nowSeconds: number): Promise<number> {
+    this.statements.sweepClaims.run(nowSeconds * 1000);
     return this.statements.sweep.run(nowSeconds).changes;
   }
 
   async close(): Promise<void> {
+    clearInterval(this.poller);
+    this.listeners.clear();
     this.db.close();
   }
 }

@@ -1,4 +1,5 @@
-// The session store contract: server-side records behind a random cookie, shared by embed and (later) login sessions.
+// The session store contract: server-side records behind a random cookie (embed and login sessions), plus what
+// several gateway instances sharing a store must agree on: one-time claims, short locks and session-end events.
 import type { JWTPayload } from 'jose';
 
 export interface SessionRecord {
@@ -11,21 +12,48 @@ export interface SessionRecord {
   roles: string[];
   scopes: string[];
   claims: JWTPayload;
-  /** Seconds since the epoch; the record is dead afterwards. */
+  /** Seconds since the epoch; the record is dead afterwards (for a login session: the absolute timeout). */
   expiresAt: number;
   createdAt: number;
-  /** A login session's provider tokens (ID and refresh token), sealed with login.encryption_key. */
+  /** A standalone sign-in's session (refreshed, with an idle timeout); embed sessions leave it out. */
+  kind?: 'login';
+  /** The provider's session id (ID token or access token `sid`), for back-channel logout. */
+  sid?: string;
+  /** When the access token behind a login session expires; it is refreshed before then. */
+  accessExpiresAt?: number;
+  /** Last use of a login session, for the idle timeout (written at most about once a minute). */
+  lastSeenAt?: number;
+  /** A login session's refresh token, sealed with login.encryption_key. */
   secrets?: string;
 }
+
+/** A session that ended, or was replaced by a successor (an embed session renewed with a fresh token). */
+export interface SessionEndEvent {
+  id: string;
+  successor?: { id: string; expiresAt: number };
+}
+
+export type ReleaseLock = () => Promise<void>;
 
 export interface SessionStore {
   get(id: string): Promise<SessionRecord | undefined>;
   put(record: SessionRecord): Promise<void>;
+  /** Records a login session's last use without rewriting the record. */
+  touch(id: string, seenAt: number): Promise<void>;
   delete(id: string): Promise<boolean>;
-  /** Ends every session of one user (logout everywhere, operator revocation); returns the ids removed. */
-  deleteBySubject(issuer: string, subject: string): Promise<string[]>;
+  /** Ends every session of one user (logout everywhere, operator revocation), or only their embed sessions; returns the ids removed. */
+  deleteBySubject(issuer: string, subject: string, only?: 'embed'): Promise<string[]>;
+  /** Ends every session made in one provider session (back-channel logout); returns the ids removed. */
+  deleteBySid(issuer: string, sid: string): Promise<string[]>;
   /** The live sessions, of one user when `subject` is given (for operators: `embedgate sessions list`). */
   list(subject?: string): Promise<SessionRecord[]>;
+  /** True only for the first claim of `key` within `ttlSeconds`, across every instance (replay protection). */
+  claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** A lock held for at most `ttlMs` across every instance; undefined while someone else holds it. */
+  lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined>;
+  /** Tells every instance sharing the store, this one included, that sessions ended or were replaced. */
+  announce(events: SessionEndEvent[]): Promise<void>;
+  onAnnounce(listener: (event: SessionEndEvent) => void): void;
   /** Removes expired records. */
   sweep(nowSeconds: number): Promise<number>;
   close(): Promise<void>;

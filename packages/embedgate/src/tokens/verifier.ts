@@ -1,5 +1,5 @@
 // Verifies bearer JWTs from the configured issuers: algorithms from config, keys only from each issuer's JWKS.
-import { errors as joseErrors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import type { Identity } from '../identity/identity.js';
@@ -117,6 +117,11 @@ export class TokenVerifier {
       ready: keys.ready,
       ...(keys.ready || keys.lastError === undefined ? {} : { error: keys.lastError }),
     }));
+  }
+
+  /** The signing keys of a trusted issuer (its JWKS, refetched on rotation), for other JWTs it signs. */
+  keysOf(issuer: string): JWTVerifyGetKey | undefined {
+    return this.issuers.get(issuer)?.keys.getKey;
   }
 
   get ready(): boolean {
