@@ -1,5 +1,6 @@
 // `embedgate sessions` against a running gateway's SQLite store: list shows the live sessions (no secrets), revoke
-// ends every session of one user at once, and the gateway refuses their cookies from the next request on.
+// ends every session of one user at once, the gateway refuses their cookies from the next request on, and closes
+// their open WebSockets.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { eventually, startGateway, type RunningGateway } from './support/gateway
 import { startHostileOp, type HostileOp } from './support/hostile-op.js';
 import { freePort } from './support/idp.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
+import { openWebSocket } from './support/ws-client.js';
 
 const COOKIE = '__Host-embedgate';
 
@@ -76,6 +78,23 @@ describe('embedgate sessions', () => {
     assert.equal(revoked.stdout.trim(), 'ended 2 session(s) of ana');
     for (const cookie of ana) assert.equal(await statusWith(cookie), 401, 'the running gateway refuses a revoked session');
     assert.equal(await statusWith(bo), 200, 'another user keeps theirs');
+  });
+
+  it('revoke closes the user\'s open WebSockets on the running gateway (1008), not other users\'', async () => {
+    const cy = await newSession('cy');
+    const dee = await newSession('dee');
+    const open = async (cookie: string) => {
+      const opened = await openWebSocket(`${gw.url.replace('http', 'ws')}/sales/ws`, { cookie: `${COOKIE}=${cookie}`, origin: gw.url });
+      assert.ok('ws' in opened);
+      return opened.ws;
+    };
+    const [cySocket, deeSocket] = [await open(cy), await open(dee)];
+    const closed = new Promise<number>((resolve) => cySocket.once('close', (code) => resolve(code)));
+    const revoked = await runCli(['sessions', 'revoke', '--user', 'cy', '--config', configFile]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.equal(await closed, 1008);
+    assert.equal(deeSocket.readyState, deeSocket.OPEN, 'another user\'s socket stays open');
+    deeSocket.close();
   });
 
   it('bad usage exits 2 and names the problem; a memory: store cannot be reached', async () => {

@@ -141,6 +141,11 @@ const loginSchema = z.strictObject({
   id_token_signing_alg: z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']).default('RS256'),
   scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'must be a scope token')).default(['openid', 'profile', 'email', 'offline_access'])
     .refine((scopes) => scopes.includes('openid'), 'must include openid'),
+  /**
+   * Sent as `prompt`. Providers that follow OpenID Connect strictly (oidc-provider, Google) grant offline_access — a
+   * refresh token — only with prompt=consent; first-party clients usually skip the consent page.
+   */
+  prompt: z.enum(['none', 'login', 'consent', 'select_account']).optional(),
   /** RFC 8707 resource for the access token (the gateway's audience), when the provider needs it asked for. */
   resource: httpUrl.optional(),
   /** Auth0's way of asking for an access token for an API. */
@@ -150,9 +155,9 @@ const loginSchema = z.strictObject({
   /** Seals the login transaction cookies and the refresh and ID tokens kept with sessions. */
   encryption_key: secretKey,
   /** The longest a session lives, however often its tokens are refreshed. */
-  session_max_seconds: z.number().int().min(300).max(30 * 86400).default(43200),
+  session_max_seconds: z.number().int().min(10).max(30 * 86400).default(43200),
   /** A session not used for this long ends. */
-  idle_timeout_seconds: z.number().int().min(60).max(30 * 86400).default(1800),
+  idle_timeout_seconds: z.number().int().min(10).max(30 * 86400).default(1800),
   /** Refresh the access token this long before it expires (when the provider gave a refresh token). */
   refresh_before_seconds: z.number().int().min(5).max(3600).default(60),
   /** Sign-ins in progress one browser may have at once (each in its own short-lived cookie). */

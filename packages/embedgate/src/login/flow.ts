@@ -1,6 +1,6 @@
 // Standalone sign-in with openid-client: the redirect to the provider (PKCE S256, state, nonce) and the callback
-// (state, RFC 9207 iss, the code exchange, the ID token, userinfo's sub, and the access token checked like any bearer
-// token), which makes a first-party session. Failures get one generic page; nothing from the request is echoed.
+// (state, used once, RFC 9207 iss, the code exchange, the ID token, userinfo's sub, and the access token checked like any
+// bearer token), which makes a first-party session. Failures get one generic page; nothing from the request is echoed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import type { TokenVerifier } from '../tokens/verifier.js';
 import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
 import { PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
 import type { Sealer } from './sealed.js';
-import { Transactions } from './transactions.js';
+import { TRANSACTION_SECONDS, Transactions } from './transactions.js';
 
 export const CALLBACK_PATH = '/_embedgate/callback';
 export const SIGN_IN_PATH = '/_embedgate/login';
@@ -34,6 +34,12 @@ export interface LoginDeps {
   tokenSealer: Sealer;
   extraParameters: Record<string, string>;
   logger: Logger;
+}
+
+/** An error's message with its cause's: openid-client's own say only "invalid response encountered" and the like. */
+function failureReason(error: unknown): string {
+  const { message, cause } = error as Error;
+  return cause instanceof Error ? `${message}: ${cause.message}` : message;
 }
 
 /** `rd` when it is a path of this gateway (no scheme, host, backslash or control characters); else undefined. */
@@ -86,6 +92,7 @@ export class LoginFlow {
       code_challenge_method: 'S256',
       state,
       nonce,
+      ...(this.deps.login.prompt === undefined ? {} : { prompt: this.deps.login.prompt }),
       ...this.deps.extraParameters,
     });
     const cookies = await this.transactions.begin({ state, nonce, verifier, returnTo }, req.headers.cookie);
@@ -99,13 +106,16 @@ export class LoginFlow {
   async callback(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     // The URL as the provider redirected to it: the configured public URL, never the Host header.
     const current = new URL(req.url ?? '/', this.publicUrl);
+    // This URL holds the code and state: no page or redirect from it may pass it on in Referer.
+    res.setHeader('referrer-policy', 'no-referrer');
     const state = current.searchParams.get('state');
     const found = state === null ? undefined : await this.transactions.find(state, req.headers.cookie);
-    if (found === undefined) {
-      this.deps.logger.info({ audit: 'login_failed', reason: 'no sign-in in progress for this answer' }, 'sign-in failed');
-      return sendDenial(req, res, LOGIN_FAILED, requestId);
-    }
+    if (found === undefined) return this.fail(req, res, requestId, 'no sign-in in progress for this answer');
     res.setHeader('set-cookie', found.clear);
+    // A replayed answer (browser history, a leaked URL with the cookie) never reaches the token endpoint.
+    if (!(await this.deps.sessions.store.claimOnce(`login-state:${found.transaction.state}`, TRANSACTION_SECONDS))) {
+      return this.fail(req, res, requestId, 'this answer was already used');
+    }
     try {
       const provider = await this.deps.provider.configuration();
       const tokens = await client.authorizationCodeGrant(provider, current, {
@@ -134,14 +144,17 @@ export class LoginFlow {
         location: found.transaction.returnTo,
         'set-cookie': [found.clear, loginSessionCookie(session.cookieValue, session.expiresAt - now)],
         'cache-control': 'no-store',
-        'referrer-policy': 'no-referrer',
       });
       res.end();
     } catch (error) {
       if (error instanceof SessionStoreUnavailableError) throw error;   // 503 from the gateway, not a failed sign-in
-      this.deps.logger.info({ audit: 'login_failed', reason: (error as Error).message }, 'sign-in failed');
-      sendDenial(req, res, LOGIN_FAILED, requestId);
+      this.fail(req, res, requestId, failureReason(error));
     }
+  }
+
+  private fail(req: IncomingMessage, res: ServerResponse, requestId: string, reason: string): void {
+    this.deps.logger.info({ audit: 'login_failed', reason }, 'sign-in failed');
+    sendDenial(req, res, LOGIN_FAILED, requestId);
   }
 
   /**

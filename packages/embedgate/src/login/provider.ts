@@ -1,6 +1,6 @@
 // The OpenID Provider of the standalone sign-in, as openid-client sees it: discovered once (again after a failure),
-// with the client's authentication at the token endpoint, the one ID token algorithm accepted, and a readiness
-// report for /readyz.
+// with the client's authentication at the token endpoint, the one ID token algorithm accepted, ID token signatures
+// checked against the provider's keys, and a readiness report for /readyz.
 import { readFile } from 'node:fs/promises';
 import { importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose';
 import * as client from 'openid-client';
@@ -72,6 +72,8 @@ export class LoginProvider {
       id_token_signed_response_alg: this.login.id_token_signing_alg,
     }, this.auth, url.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : undefined)
       .then((configuration) => {
+        // openid-client trusts the token endpoint's TLS by default and would not check ID token signatures at all.
+        client.enableNonRepudiationChecks(configuration);
         this.ready = true;
         this.lastError = undefined;
         return configuration;

@@ -19,7 +19,9 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async put(record: SessionRecord): Promise<void> {
-    this.records.set(record.id, { ...record });
+    // The last use is the touches' to keep: a rewrite (a refresh) never moves it back.
+    const seen = Math.max(record.lastSeenAt ?? 0, this.records.get(record.id)?.lastSeenAt ?? 0);
+    this.records.set(record.id, { ...record, ...(seen === 0 ? {} : { lastSeenAt: seen }) });
   }
 
   async touch(id: string, seenAt: number): Promise<void> {

@@ -83,9 +83,10 @@ export class RedisSessionStore implements SessionStore {
   async put(record: SessionRecord): Promise<void> {
     const { lastSeenAt, ...stored } = record;
     const indexes = [indexKey('subject', record.issuer, record.subject), ...(record.sid === undefined ? [] : [indexKey('sid', record.issuer, record.sid)])];
-    const write = this.redis.multi()
-      .hset(sessionKey(record.id), 'record', JSON.stringify(stored), ...(lastSeenAt === undefined ? [] : ['seen', String(lastSeenAt)]))
-      .expireat(sessionKey(record.id), record.expiresAt);
+    const write = this.redis.multi().hset(sessionKey(record.id), 'record', JSON.stringify(stored));
+    // The last use is the touches' to keep: a rewrite (a refresh) never moves it back.
+    if (lastSeenAt !== undefined) write.hsetnx(sessionKey(record.id), 'seen', String(lastSeenAt));
+    write.expireat(sessionKey(record.id), record.expiresAt);
     // An index lives as long as the longest session in it (NX: a new key; GT: only ever later).
     for (const index of indexes) write.sadd(index, record.id).expireat(index, record.expiresAt, 'NX').expireat(index, record.expiresAt, 'GT');
     await this.run(() => write.exec());

@@ -64,7 +64,10 @@ export class SqliteSessionStore implements SessionStore {
     this.statements = {
       get: this.db.prepare<[string, number], Row>('SELECT * FROM sessions WHERE id = ? AND expires_at > ?'),
       put: this.db.prepare<[string, string, string, string, number, string | null, number | null]>(
-        'INSERT OR REPLACE INTO sessions (id, issuer, subject, data, expires_at, sid, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+        `INSERT INTO sessions (id, issuer, subject, data, expires_at, sid, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET issuer = excluded.issuer, subject = excluded.subject, data = excluded.data,
+           expires_at = excluded.expires_at, sid = excluded.sid,
+           last_seen_at = MAX(COALESCE(excluded.last_seen_at, 0), COALESCE(sessions.last_seen_at, 0))`),
       touch: this.db.prepare<[number, string]>('UPDATE sessions SET last_seen_at = ? WHERE id = ?'),
       delete: this.db.prepare<[string]>('DELETE FROM sessions WHERE id = ?'),
       deleteBySubject: this.db.prepare<[string, string], { id: string }>('DELETE FROM sessions WHERE issuer = ? AND subject = ? RETURNING id'),

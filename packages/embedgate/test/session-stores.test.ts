@@ -1,0 +1,150 @@
+// What gateway instances sharing one session store agree on, for each store that can be shared — a SQLite file (two
+// processes on one machine) and a real Redis — and for memory: a one-time claim succeeds once, a lock has one holder
+// at a time, a session-end event reaches the other instance, back-channel deletes by sid and by user (embed only),
+// and the last-use time is shared without bringing back a deleted session.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { MemorySessionStore } from '../src/sessions/memory.js';
+import { RedisSessionStore } from '../src/sessions/redis.js';
+import { SqliteSessionStore } from '../src/sessions/sqlite.js';
+import type { SessionEndEvent, SessionRecord, SessionStore } from '../src/sessions/types.js';
+import { eventually } from './support/gateway.js';
+import { startRedis, type RunningRedis } from './support/redis.js';
+
+const ISSUER = 'https://op.example';
+let redis: RunningRedis;
+let dataDir: string;
+
+before(async () => {
+  redis = await startRedis();
+  dataDir = mkdtempSync(join(tmpdir(), 'embedgate-stores-'));
+});
+
+after(async () => {
+  await redis?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function record(id: string, subject: string, extra: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Math.floor(Date.now() / 1000);
+  return {
+    id, issuer: ISSUER, subject, email: undefined, emailVerified: undefined, roles: ['analyst'], scopes: [], claims: { sub: subject },
+    expiresAt: now + 300, createdAt: now, ...extra,
+  };
+}
+
+/** Two handles on one store, as two gateway instances have. */
+interface Pair {
+  name: string;
+  open(): [SessionStore, SessionStore];
+}
+
+const pairs: Pair[] = [
+  { name: 'SQLite file shared by two processes', open: () => {
+    const file = join(dataDir, `sessions-${Math.random().toString(36).slice(2)}.db`);
+    return [new SqliteSessionStore(file), new SqliteSessionStore(file)];
+  } },
+  { name: 'Redis shared by two instances', open: () => [new RedisSessionStore(redis.url), new RedisSessionStore(redis.url)] },
+];
+
+for (const pair of pairs) {
+  describe(pair.name, () => {
+    let a: SessionStore;
+    let b: SessionStore;
+
+    before(() => {
+      [a, b] = pair.open();
+    });
+
+    after(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it('103: a one-time claim (a logout token\'s jti) succeeds on one instance only', async () => {
+      const key = `jti-${Math.random()}`;
+      const results = await Promise.all([a.claimOnce(key, 60), b.claimOnce(key, 60), a.claimOnce(key, 60)]);
+      assert.deepEqual(results.filter(Boolean).length, 1);
+      assert.equal(await b.claimOnce(`${key}-other`, 60), true, 'another key is its own claim');
+    });
+
+    it('a refresh lock has one holder at a time across instances, and is free again once released', async () => {
+      const name = `refresh:${Math.random()}`;
+      const held = await a.lock(name, 10_000);
+      assert.ok(held !== undefined);
+      assert.equal(await b.lock(name, 10_000), undefined, 'the other instance cannot take it');
+      assert.equal(await a.lock(name, 10_000), undefined, 'nor a second request on the same instance');
+      await held();
+      const next = await b.lock(name, 10_000);
+      assert.ok(next !== undefined, 'released: the other instance takes it');
+      await next();
+    });
+
+    it('a lock whose holder died is free after its time-to-live', async () => {
+      const name = `refresh:${Math.random()}`;
+      assert.ok(await a.lock(name, 300) !== undefined);
+      await eventually(async () => (await b.lock(name, 300)) !== undefined, 3000, 50);
+    });
+
+    it('a session-end event announced on one instance reaches the other (and the announcer)', async () => {
+      const heardByB: SessionEndEvent[] = [];
+      const heardByA: SessionEndEvent[] = [];
+      b.onAnnounce((event) => heardByB.push(event));
+      a.onAnnounce((event) => heardByA.push(event));
+      const id = `ended-${Math.random()}`;
+      // Redis delivers to subscribers only once their subscription is live: announce until it is.
+      await eventually(async () => {
+        await a.announce([{ id, successor: { id: `${id}-next`, expiresAt: 123 } }]);
+        return heardByB.some((event) => event.id === id);
+      }, 5000, 100);
+      assert.deepEqual(heardByB.find((event) => event.id === id), { id, successor: { id: `${id}-next`, expiresAt: 123 } });
+      assert.ok(heardByA.some((event) => event.id === id), 'the announcing instance hears it at once');
+    });
+
+    it('deletes by provider session (sid), and by user keeping their login sessions when asked for embed only', async () => {
+      await a.put(record('s1', 'ana', { kind: 'login', sid: 'op-session-1' }));
+      await a.put(record('s2', 'ana', { sid: 'op-session-1' }));
+      await a.put(record('s3', 'ana', { kind: 'login', sid: 'op-session-2' }));
+      await a.put(record('s4', 'ana'));
+      await a.put(record('s5', 'bo', { sid: 'op-session-1-of-another-issuer', issuer: 'https://other.example' }));
+      assert.deepEqual((await b.deleteBySid(ISSUER, 'op-session-1')).sort(), ['s1', 's2']);
+      assert.deepEqual(await b.deleteBySubject(ISSUER, 'ana', 'embed'), ['s4']);
+      assert.equal((await a.get('s3'))?.kind, 'login', 'the login session of another provider session stays');
+      assert.equal((await a.get('s5'))?.subject, 'bo');
+      assert.deepEqual(await b.deleteBySubject(ISSUER, 'ana'), ['s3']);
+    });
+
+    it('the last use written by one instance is read by the other; touching a deleted session does not bring it back', async () => {
+      await a.put(record('t1', 'cy', { kind: 'login', lastSeenAt: 100 }));
+      await b.touch('t1', 200);
+      assert.equal((await a.get('t1'))?.lastSeenAt, 200);
+      await a.put({ ...(await a.get('t1')) as SessionRecord, accessExpiresAt: 999, lastSeenAt: undefined });
+      assert.equal((await b.get('t1'))?.lastSeenAt, 200, 'a refresh does not reset the last use');
+      assert.equal(await a.delete('t1'), true);
+      await b.touch('t1', 300);
+      assert.equal(await a.get('t1'), undefined);
+      assert.equal((await a.list('cy')).length, 0);
+    });
+  });
+}
+
+describe('memory store', () => {
+  it('claims, locks and events work within the one instance', async () => {
+    const store = new MemorySessionStore();
+    assert.equal(await store.claimOnce('jti', 60), true);
+    assert.equal(await store.claimOnce('jti', 60), false);
+    const release = await store.lock('refresh:x', 10_000);
+    assert.ok(release !== undefined);
+    assert.equal(await store.lock('refresh:x', 10_000), undefined);
+    await release();
+    assert.ok(await store.lock('refresh:x', 10_000) !== undefined);
+    const heard: string[] = [];
+    store.onAnnounce((event) => heard.push(event.id));
+    await store.announce([{ id: 'gone' }]);
+    assert.deepEqual(heard, ['gone']);
+    await store.close();
+  });
+});
