@@ -62,7 +62,7 @@ async function verifyLogoutToken(token: string, deps: BackchannelDeps): Promise<
       issuer: deps.login.issuer,
       audience: deps.login.client_id,
       algorithms: [deps.login.id_token_signing_alg],
-      requiredClaims: ['iat', 'jti', 'events'],
+      requiredClaims: ['iat', 'exp', 'jti', 'events'],
       maxTokenAge: MAX_AGE_SECONDS,
       clockTolerance: 30,
     });
@@ -106,7 +106,7 @@ export async function handleBackchannelLogout(req: IncomingMessage, res: ServerR
     res.setHeader('allow', 'POST');
     return sendJson(res, 405, { error: 'method_not_allowed', error_description: 'Send the logout token with POST.' });
   }
-  if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+  if ((req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() !== 'application/x-www-form-urlencoded') {
     return badRequest('the body must be application/x-www-form-urlencoded');
   }
   const body = await readBody(req, MAX_BODY_BYTES);
@@ -116,7 +116,7 @@ export async function handleBackchannelLogout(req: IncomingMessage, res: ServerR
   try {
     const logout = await verifyLogoutToken(tokens[0] as string, deps);
     if (!(await deps.sessions.store.claimOnce(`logout-jti:${deps.login.issuer}:${logout.jti}`, JTI_MEMORY_SECONDS))) {
-      void 0;
+      refuse('this logout token was already used');
     }
     const ended = await endSessions(logout, deps);
     deps.logger.info({ audit: 'backchannel_logout', sub: logout.sub, sessions: ended }, 'back-channel logout');
