@@ -13,7 +13,7 @@ import { SessionStoreUnavailableError } from '../sessions/errors.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
-import { PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
+import { failureReason, PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
 import type { Sealer } from './sealed.js';
 import { TRANSACTION_SECONDS, Transactions } from './transactions.js';
 
@@ -34,12 +34,6 @@ export interface LoginDeps {
   tokenSealer: Sealer;
   extraParameters: Record<string, string>;
   logger: Logger;
-}
-
-/** An error's message with its cause's: openid-client's own say only "invalid response encountered" and the like. */
-function failureReason(error: unknown): string {
-  const { message, cause } = error as Error;
-  return cause instanceof Error ? `${message}: ${cause.message}` : message;
 }
 
 /** `rd` when it is a path of this gateway (no scheme, host, backslash or control characters); else undefined. */

@@ -21,6 +21,17 @@ export const PROVIDER_UNAVAILABLE = {
   message: 'The sign-in service cannot be reached; try again shortly.',
 } as const;
 
+/**
+ * An openid-client failure with its cause, for the audit log: its own messages say only "invalid response
+ * encountered" and the like. Causes name claims and checks, never token values.
+ */
+export function failureReason(error: unknown): string {
+  const { message, cause } = error as Error;
+  if (cause instanceof Error) return `${message}: ${cause.message}`;
+  const claim = (cause as { claim?: unknown } | undefined)?.claim;
+  return typeof claim === 'string' ? `${message} (${claim})` : message;
+}
+
 export interface ProviderReadiness {
   issuer: string;
   ready: boolean;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { LoginConfig } from '../config/schema.js';
 import type { FoundSession, Sessions } from '../sessions/sessions.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
-import { ProviderUnavailableError, type LoginProvider } from './provider.js';
+import { failureReason, ProviderUnavailableError, type LoginProvider } from './provider.js';
 import type { Sealer } from './sealed.js';
 
 /** How long one instance may hold a session's refresh before another may try. */
@@ -29,6 +29,20 @@ export interface LifecycleDeps {
 }
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/**
+ * True when a refresh failed because the provider could not answer (network, timeout, a 5xx); anything else — an
+ * OAuth error, or tokens that fail validation (a refreshed ID token naming another issuer, a bad signature) — is the
+ * provider's or the tokens' verdict, and ends the session.
+ */
+function isOutage(error: unknown): boolean {
+  if (error instanceof client.ResponseBodyError) return error.status >= 500;
+  if (error instanceof TypeError) return true;
+  const name = (error as Error).name;
+  if (name === 'AbortError' || name === 'TimeoutError') return true;
+  const status = ((error as Error).cause as Response | undefined)?.status;
+  return typeof status === 'number' && status >= 500;
+}
 
 export class SessionLifecycle {
   /** Refreshes under way in this process, by session id. */
@@ -86,7 +100,10 @@ export class SessionLifecycle {
     try {
       tokens = await client.refreshTokenGrant(await this.deps.provider.configuration(), refreshToken, this.deps.extraParameters);
     } catch (error) {
-      if (error instanceof client.ResponseBodyError && error.status < 500) return this.end(found, `refresh refused: ${error.error}`);
+      if (!isOutage(error)) {
+        const reason = error instanceof client.ResponseBodyError ? `refresh refused: ${error.error}` : `refreshed tokens refused: ${failureReason(error)}`;
+        return this.end(found, reason);
+      }
       this.deps.logger.warn({ err: (error as Error).message, sub: found.record.subject }, 'token refresh failed; will try again');
       if (this.stillValid(found)) return found;
       throw new ProviderUnavailableError(error);

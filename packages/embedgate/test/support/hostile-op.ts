@@ -1,10 +1,12 @@
-// A controllable, misbehaving OpenID provider that forges tokens and serves rigged discovery/JWKS documents for security tests.
+// A controllable, misbehaving OpenID provider that forges tokens and serves rigged discovery/JWKS documents for security
+// tests, with sign-in endpoints (see hostile-op-login.ts) whose answers each test shapes.
 import { createHmac, generateKeyPair as generateNodeKeyPair, KeyObject, sign as nodeSign } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { CompactSign, exportJWK, generateKeyPair, type CompactJWSHeaderParameters, type CryptoKey, type JWK } from 'jose';
+import { LoginEndpoints, loginMetadata, type HostileLogin } from './hostile-op-login.js';
 
 export type KeyName = 'rsa' | 'rsa2' | 'rsaPss' | 'ec' | 'ed' | 'rsa1024';
 
@@ -56,6 +58,8 @@ export interface HostileOp {
   readonly discoveryRequests: number;
   readonly jwksRequests: number;
   readonly requests: readonly RecordedOpRequest[];
+  /** /authorize, /token and /userinfo: their behaviour and what they received. */
+  readonly login: HostileLogin;
   /** Typical valid claims; an override whose value is undefined removes that claim. */
   claims(overrides?: Record<string, unknown>): Record<string, unknown>;
   sign(payload: object, opts?: SignOptions): Promise<string>;
@@ -63,7 +67,7 @@ export interface HostileOp {
   hmac(header: object, payload: object, secret: Uint8Array | string): string;
   /** Base64url-joins the segments without signing (alg "none", bad signatures, truncation). */
   unsigned(header: object, payload: object, signature?: string): string;
-  /** Merged over the default discovery document; null restores the default. */
+  /** Merged over the default discovery document (an undefined value removes a field); null restores the default. */
   setDiscovery(overrides: Record<string, unknown> | null): void;
   setDiscoveryFailure(mode: FailureMode): void;
   /** Moves the JWKS endpoint (and the discovery document's jwks_uri). */
@@ -103,6 +107,7 @@ class HostileOpServer implements HostileOp {
   discoveryRequests = 0;
   jwksRequests = 0;
   readonly requests: RecordedOpRequest[] = [];
+  readonly login: LoginEndpoints;
   private discoveryOverrides: Record<string, unknown> | null = null;
   private discoveryFailure: FailureMode = null;
   private jwksPath = '/jwks';
@@ -121,6 +126,11 @@ class HostileOpServer implements HostileOp {
     this.publicPem = rsaPublic.export({ type: 'spki', format: 'pem' }).toString();
     this.publicPkcs1Pem = rsaPublic.export({ type: 'pkcs1', format: 'pem' }).toString();
     this.publicDer = rsaPublic.export({ type: 'spki', format: 'der' });
+    this.login = new LoginEndpoints({
+      url, issuer, audience,
+      sign: (payload, opts) => this.sign(payload, opts),
+      advertisesIss: () => (this.discoveryDocument() as Record<string, unknown>).authorization_response_iss_parameter_supported === true,
+    });
     server.on('request', (req, res) => this.handle(req, res));
   }
 
@@ -199,14 +209,14 @@ class HostileOpServer implements HostileOp {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const target = req.url ?? '';
     this.requests.push({ method: req.method ?? '', path: target });
-    const path = target.split('?')[0];
+    const path = target.split('?')[0] ?? '';
     if (path === DISCOVERY_PATH) {
       this.discoveryRequests += 1;
       respond(res, this.discoveryFailure, this.discoveryDocument());
     } else if (path === this.jwksPath) {
       this.jwksRequests += 1;
       respond(res, this.jwksFailure, this.currentJwks());
-    } else {
+    } else if (!this.login.serve(path, req, res)) {
       res.writeHead(404).end();
     }
   }
@@ -215,8 +225,7 @@ class HostileOpServer implements HostileOp {
     return {
       issuer: this.issuer,
       jwks_uri: `${this.url}${this.jwksPath}`,
-      authorization_endpoint: `${this.url}/authorize`,
-      token_endpoint: `${this.url}/token`,
+      ...loginMetadata(this.url),
       ...this.discoveryOverrides,
     };
   }
