@@ -293,6 +293,16 @@ describe('84: where the browser goes after sign-in', () => {
     assert.equal(bare.status, 308);
     assert.ok(isGatewayPath(bare.headers.location), bare.headers.location);
   });
+
+  it('84: a page with a very long query still signs in (the sign-in cookie stays under 4 KB) and comes back to its path', async () => {
+    const target = `/sales/report?q=${'x'.repeat(3000)}`;
+    const started = await rawRequest(gwOrigin, target, NAVIGATION);
+    assert.equal(started.status, 302);
+    const transaction = started.setCookies.find((c) => c.startsWith(TX_PREFIX)) ?? '';
+    assert.ok(transaction.length < 4000, `sign-in cookie of ${transaction.length} bytes`);
+    const { callback } = await signIn(target, { idpSession: new BrowserSession(idp.issuer) });
+    assert.equal(callback.headers.location, '/sales/report');
+  });
 });
 
 describe('sign-out', () => {

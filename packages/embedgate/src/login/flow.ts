@@ -19,6 +19,8 @@ import { TRANSACTION_SECONDS, Transactions } from './transactions.js';
 
 export const CALLBACK_PATH = '/_embedgate/callback';
 export const SIGN_IN_PATH = '/_embedgate/login';
+/** Longest return path kept in a sign-in cookie (the rest of its sealed content takes about 700 bytes). */
+const MAX_RETURN_PATH = 2048;
 
 const LOGIN_FAILED: Denial = { status: 400, error: 'login_failed', message: 'Sign-in did not complete. Go back to the app and open it again.' };
 
@@ -89,11 +91,21 @@ export class LoginFlow {
       ...(this.deps.login.prompt === undefined ? {} : { prompt: this.deps.login.prompt }),
       ...this.deps.extraParameters,
     });
-    const cookies = await this.transactions.begin({ state, nonce, verifier, returnTo }, req.headers.cookie);
+    const cookies = await this.transactions.begin({ state, nonce, verifier, returnTo: this.keptReturnPath(returnTo) }, req.headers.cookie);
     // A session cookie the browser still sends is dead (or about to be replaced): it goes.
     if (findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE).kind !== 'none') cookies.push(loginSessionCookie('', 0));
     res.writeHead(302, { location: url.href, 'set-cookie': cookies, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
     res.end();
+  }
+
+  /**
+   * The page to come back to, short enough for its sealed cookie to stay under browsers' 4 KB: a long query is
+   * dropped, and a path too long even without it gives way to the first app.
+   */
+  private keptReturnPath(returnTo: string): string {
+    if (returnTo.length <= MAX_RETURN_PATH) return returnTo;
+    const path = returnTo.split('?')[0] as string;
+    return path.length <= MAX_RETURN_PATH ? path : this.deps.config.apps[0]?.prefix ?? '/';
   }
 
   /** The provider's answer: a session and a redirect back to where the user was, or the generic failure page. */
