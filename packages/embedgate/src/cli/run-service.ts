@@ -16,9 +16,11 @@ export async function runUntilSignal(service: Service, drainMs: number): Promise
     await service.close();
     return 1;
   }
+  // Listeners stay on: a second signal (Ctrl-C reaches cluster workers and their primary's SIGTERM follows) must
+  // not cut the drain short.
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    process.on('SIGINT', () => resolve());
+    process.on('SIGTERM', () => resolve());
   });
   service.logger.info(`shutting down: finishing requests in flight (at most ${drainMs / 1000} s)`);
   await service.close(drainMs);
