@@ -44,9 +44,14 @@ function sidOf(identity: Identity): string | undefined {
   return typeof identity.claims.sid === 'string' ? identity.claims.sid : undefined;
 }
 
+/** Identities kept for reuse, so that per-identity caches (the upstream assertion) hold across a session's requests. */
+const REUSED_IDENTITIES = 10_000;
+
 export class Sessions {
   private readonly endListeners = new Set<SessionEndListener>();
   private listening = false;
+  /** Session id → the identity last built for it, and the record version (a refresh changes it) it was built from. */
+  private readonly identities = new Map<string, { version: string; identity: Identity }>();
 
   constructor(readonly store: SessionStore, private readonly ttlSeconds: number) {}
 
@@ -79,7 +84,23 @@ export class Sessions {
 
   async findById(id: string): Promise<FoundSession | undefined> {
     const record = await this.store.get(id);
-    return record === undefined ? undefined : { id, identity: identityOf(record), record };
+    if (record === undefined) {
+      this.identities.delete(id);
+      return undefined;
+    }
+    return { id, identity: this.identityFor(record), record };
+  }
+
+  /** The same Identity object while the record is unchanged (only a refresh rewrites it). */
+  private identityFor(record: SessionRecord): Identity {
+    const version = `${record.expiresAt}:${record.accessExpiresAt ?? ''}:${record.roles.join(',')}`;
+    const kept = this.identities.get(record.id);
+    if (kept !== undefined && kept.version === version) return kept.identity;
+    const identity = identityOf(record);
+    this.identities.delete(record.id);
+    this.identities.set(record.id, { version, identity });
+    if (this.identities.size > REUSED_IDENTITIES) this.identities.delete(this.identities.keys().next().value as string);
+    return identity;
   }
 
   /** Stores a login session's refreshed identity (same id, same absolute timeout). */
