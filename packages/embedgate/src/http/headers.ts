@@ -26,10 +26,13 @@ export function isGatewayOwnedHeader(name: string): boolean {
   return GATEWAY_OWNED_PREFIXES.some((prefix) => canonical.startsWith(prefix));
 }
 
+const NO_TOKENS: ReadonlySet<string> = new Set();
+
 /** Names listed in a Connection header, which are hop-by-hop for this message. */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined || value === 'keep-alive' || value === 'close') return NO_TOKENS;
   const tokens = new Set<string>();
-  for (const part of [value ?? []].flat()) {
+  for (const part of typeof value === 'string' ? [value] : value) {
     for (const token of part.split(',')) {
       const trimmed = token.trim().toLowerCase();
       if (trimmed !== '') tokens.add(trimmed);
