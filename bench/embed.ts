@@ -7,30 +7,49 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CHROMIUM_PATH } from '../packages/embedgate/test/support/chromium.js';
+import { track } from './children.js';
 import { startTimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
+import { median, quantile } from './stats.js';
 
-const SCRIPT_BUDGET_BYTES = 3072;
-const HANDSHAKE_BUDGET_MS = 50;
-const RUNS = Number(process.env.RUNS ?? 20);
 const TIMEOUT_MS = 10 * 60_000;
 
-function scriptSizes(): void {
-  console.log('script            min bytes   min+gzip   budget');
-  for (const name of ['host', 'frame']) {
-    const body = readFileSync(new URL(`../packages/embed/dist/${name}.min.js`, import.meta.url));
-    const gzip = gzipSync(body, { level: 9 }).length;
-    console.log(`${`${name}.min.js`.padEnd(16)}  ${String(body.length).padStart(9)}   ${String(gzip).padStart(8)}   ${gzip <= SCRIPT_BUDGET_BYTES ? 'ok' : 'OVER'} (≤ ${SCRIPT_BUDGET_BYTES})`);
-  }
+export interface ScriptSize {
+  name: string;
+  minBytes: number;
+  gzipBytes: number;
 }
 
-/** Runs the plan in one fresh headless Chromium profile. */
-async function visitAll(plan: Visit[]): Promise<VisitTiming[]> {
+export interface VisitStats {
+  medianMs: number;
+  p90Ms: number;
+}
+
+export interface EmbedFigures {
+  runs: number;
+  scripts: ScriptSize[];
+  direct: VisitStats;
+  hop: VisitStats;
+  gateway: VisitStats;
+  /** What the handshake adds: gateway median minus direct median. */
+  addedMs: number;
+  /** Of which the browser's second page load: hop median minus direct median. */
+  extraPageMs: number;
+}
+
+function scriptSizes(): ScriptSize[] {
+  return ['host', 'frame'].map((name) => {
+    const body = readFileSync(new URL(`../packages/embed/dist/${name}.min.js`, import.meta.url));
+    return { name: `${name}.min.js`, minBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
+  });
+}
+
+/** Runs the plan in one fresh headless Chromium profile (a new directory under `dir`). */
+async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
   const site = await startTimingSite();
-  const profile = mkdtempSync(join(tmpdir(), 'embedgate-bench-'));
+  const profile = mkdtempSync(join(dir, 'chromium-'));
   mkdirSync(join(profile, 'Default'));
   // cookie_controls_mode 1: block third-party cookies, as the browser tests do through CDP.
   writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 1 } }));
@@ -38,6 +57,7 @@ async function visitAll(plan: Visit[]): Promise<VisitTiming[]> {
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, site.start(plan),
   ], { stdio: 'ignore', detached: true });
+  track(browser);
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([site.finished(), new Promise<never>((_, reject) => {
@@ -56,27 +76,20 @@ async function visitAll(plan: Visit[]): Promise<VisitTiming[]> {
   }
 }
 
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-};
-const median = (values: number[]): number => quantile(values, 0.5);
-
-scriptSizes();
-const vias: Via[] = ['direct', 'hop', 'gateway'];
-// Round 0 warms the browser up and is not counted; the rounds interleave the three kinds of visit.
-const plan = Array.from({ length: RUNS + 1 }, (_, round) => vias.map((via) => ({ id: `${via}-${round}`, via }))).flat();
-const timings = (await visitAll(plan)).filter((t) => !t.id.endsWith('-0'));
-const notBootstrapped = timings.filter((t) => t.via === 'gateway' && t.navigation !== 'reload');
-if (notBootstrapped.length > 0) throw new Error(`${notBootstrapped.length} gateway visits skipped the bootstrap: the session outlived the sign-out`);
-const times = (via: Via): number[] => timings.filter((t) => t.via === via).map((t) => t.ms);
-const row = (name: string, values: number[]): string =>
-  `  ${name.padEnd(46)} median ${median(values).toFixed(1).padStart(6)} ms   p90 ${quantile(values, 0.9).toFixed(1).padStart(6)} ms`;
-console.log(`\niframe src set → the app's first request (/_dash-layout), ${RUNS} visits each, headless Chromium on loopback:`);
-console.log(row('app framed directly (baseline)', times('direct')));
-console.log(row('app framed through one extra page load', times('hop')));
-console.log(row('through embedgate (bootstrap page, handshake)', times('gateway')));
-const added = median(times('gateway')) - median(times('direct'));
-const extraPage = median(times('hop')) - median(times('direct'));
-console.log(`  added by the handshake: ${added.toFixed(1)} ms (difference of medians) — budget ${HANDSHAKE_BUDGET_MS} ms: ${added <= HANDSHAKE_BUDGET_MS ? 'ok' : 'OVER'}`);
-console.log(`    of which the browser's second page load: ${extraPage.toFixed(1)} ms; token handshake and session: ${(added - extraPage).toFixed(1)} ms`);
+/** Script sizes, then `runs` visits of each kind (after one warm-up round), interleaved; Chromium's profile goes under `dir`. */
+export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigures> {
+  const vias: Via[] = ['direct', 'hop', 'gateway'];
+  const plan = Array.from({ length: runs + 1 }, (_, round) => vias.map((via) => ({ id: `${via}-${round}`, via }))).flat();
+  const timings = (await visitAll(plan, dir)).filter((t) => !t.id.endsWith('-0'));
+  const notBootstrapped = timings.filter((t) => t.via === 'gateway' && t.navigation !== 'reload');
+  if (notBootstrapped.length > 0) throw new Error(`${notBootstrapped.length} gateway visits skipped the bootstrap: the session outlived the sign-out`);
+  const stats = (via: Via): VisitStats => {
+    const times = timings.filter((t) => t.via === via).map((t) => t.ms);
+    return { medianMs: median(times), p90Ms: quantile(times, 0.9) };
+  };
+  const [direct, hop, gateway] = [stats('direct'), stats('hop'), stats('gateway')];
+  return {
+    runs, scripts: scriptSizes(), direct, hop, gateway,
+    addedMs: gateway.medianMs - direct.medianMs, extraPageMs: hop.medianMs - direct.medianMs,
+  };
+}

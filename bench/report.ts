@@ -1,0 +1,99 @@
+// The printed report: the side-by-side table with ratios, the other sections' figures, and the target checklist.
+import { RATE_INSTANCES } from './load.js';
+import type { Results } from './results.js';
+import { MB, type TargetCheck } from './targets.js';
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const ms = (n: number): string => n.toFixed(2);
+const pad = (text: string, width: number): string => text.padStart(width);
+const duration = (ns: number): string => (ns < 10_000 ? `${int(ns)} ns` : `${(ns / 1000).toFixed(1)} µs`);
+
+function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']): string[] {
+  const bare = http.rows.find((r) => r.id === 'bare');
+  const express = http.rows.find((r) => r.id === 'express');
+  const bearer = http.rows.find((r) => r.id === 'bearer');
+  const lines = [
+    `HTTP on loopback, GET /sales/api/data.json (${http.upstream === 'nginx' ? 'nginx' : 'a Node server'} upstream, small JSON).`,
+    `Peak: ${timing.peakConnections} connections, best of ${timing.peakRounds} interleaved ${timing.peakSeconds} s rounds. Latency: autocannon overallRate `
+      + `${int(http.rate)} req/s (half the bare proxy's peak) over ${timing.rateConnections} connections in ${RATE_INSTANCES} staggered instances, `
+      + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds.`,
+    '',
+    `${'configuration'.padEnd(38)} ${pad('peak req/s', 10)} ${pad('× bare', 7)} ${pad('× Expr.', 7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('p99 +bare', 9)} ${pad('at rate', 8)}`,
+  ];
+  for (const row of http.rows) {
+    const flags = row.peak.errors + row.peak.non2xx + row.atRate.errors + row.atRate.non2xx > 0 ? '  errors!' : '';
+    const saturated = row.atRate.rps < 0.95 * http.rate ? ' (sat.)' : '';
+    lines.push([
+      row.label.padEnd(38),
+      pad(int(row.peak.rps), 10),
+      pad(bare ? `${(row.peak.rps / bare.peak.rps).toFixed(2)}` : '—', 7),
+      pad(express ? `${(row.peak.rps / express.peak.rps).toFixed(2)}` : '—', 7),
+      pad(ms(row.atRate.p50), 7),
+      pad(ms(row.atRate.p99), 7),
+      pad(bare && row.id !== 'bare' ? `${row.atRate.p99 - bare.atRate.p99 >= 0 ? '+' : ''}${ms(row.atRate.p99 - bare.atRate.p99)}` : '—', 9),
+      pad(int(row.atRate.rps), 8),
+    ].join(' ') + saturated + flags);
+  }
+  lines.push(`p99 +bare: p99 added over the bare proxy's at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
+  if (bearer !== undefined) {
+    const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
+    lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);
+  }
+  return lines;
+}
+
+export function reportLines(results: Results, targets: TargetCheck[]): string[] {
+  const { machine } = results;
+  const lines = [
+    `embedgate benchmark, ${results.startedAt}${results.quick ? ' (quick)' : ''}: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, ${machine.os}`,
+  ];
+  const percent = (value: number | undefined): string => (value === undefined ? 'unknown' : `${value.toFixed(1)} %`);
+  lines.push(`Load average at start ${machine.loadAverage.toFixed(2)}; of all CPU time during the run, ${percent(machine.stealPercent)} went to other guests `
+    + `of the host (steal) and ${percent(machine.otherCpuPercent)} to processes outside the bench: high values mean disturbed figures.`);
+  if (results.staleBuild) lines.push('WARNING: packages/embedgate/src is newer than dist/: the gateway ran the last build (npm run build)');
+  if (results.http !== undefined) lines.push('', ...httpLines(results.http, results.timing));
+  if (results.tokens !== undefined) {
+    const t = results.tokens;
+    lines.push('', `Token verification, per token, in process: node:crypto.verify RS256 ${t.cryptoVerifyUs.toFixed(1)} µs (median); TokenVerifier `
+      + `uncached ${t.uncachedUs.toFixed(1)} µs median (${(t.uncachedUs / t.cryptoVerifyUs).toFixed(2)}×; mean ${t.uncachedMeanUs.toFixed(1)} µs), cached ${t.cachedUs.toFixed(2)} µs`);
+  }
+  if (results.routes !== undefined) {
+    const r = results.routes;
+    lines.push('', `Policy, request matching the last route: in process ${duration(r.inProcess.oneRouteNs)} (1 route), `
+      + `${duration(r.inProcess.thousandRoutesNs)} (1,000 routes) per evaluation; gateway ${int(r.oneRouteRps)} req/s (1 route), `
+      + `${int(r.thousandRoutesRps)} req/s (1,000 routes), ${(100 * (1 - r.thousandRoutesRps / r.oneRouteRps)).toFixed(1)} % less`);
+  }
+  if (results.memory !== undefined) {
+    const m = results.memory;
+    lines.push('', `Memory: gateway RSS ${(m.startRssBytes / MB).toFixed(0)} MB after start-up, ${(m.idleRssBytes / MB).toFixed(0)} MB after the load above, `
+      + `${(m.peakRssBytes / MB).toFixed(0)} MB at most with `
+      + `${int(m.connections)} connections (${int(m.rpsAtConnections)} req/s${m.errorsAtConnections > 0 ? `, ${m.errorsAtConnections} errors` : ''}); `
+      + `${int(m.sessions.sessions)} sessions in MemorySessionStore: ${int(m.sessions.heapBytesPerSession)} B heap, ${int(m.sessions.rssBytesPerSession)} B RSS per session`);
+  }
+  if (results.workers !== undefined) {
+    const w = results.workers;
+    lines.push('', w.supported
+      ? `Workers (SQLite sessions, cookie requests): --workers 1 ${int(w.oneRps)} req/s, --workers 2 ${int(w.twoRps)} req/s (${(w.twoRps / w.oneRps).toFixed(2)}×)`
+      : 'Workers: embedgate serve --workers is not supported yet');
+  }
+  if (results.embed !== undefined) {
+    const e = results.embed;
+    const visit = (name: string, v: { medianMs: number; p90Ms: number }): string =>
+      `  ${name.padEnd(46)} median ${v.medianMs.toFixed(1).padStart(6)} ms   p90 ${v.p90Ms.toFixed(1).padStart(6)} ms`;
+    lines.push('', `Embed scripts, min+gzip: ${e.scripts.map((s) => `${s.name} ${int(s.gzipBytes)} B (${int(s.minBytes)} B min)`).join(', ')}`,
+      `Embed handshake: iframe src set → the app's first request, ${e.runs} visits each, headless Chromium:`,
+      visit('app framed directly (baseline)', e.direct),
+      visit('app framed through one extra page load', e.hop),
+      visit('through embedgate (bootstrap page, handshake)', e.gateway),
+      `  added by the handshake: ${e.addedMs.toFixed(1)} ms (of which the second page load ${e.extraPageMs.toFixed(1)} ms)`);
+  }
+  if (results.profile !== undefined) {
+    const entry = (p: { percent: number; selfMs: number; name: string }): string => `  ${p.percent.toFixed(1).padStart(5)} %  ${p.selfMs.toFixed(0).padStart(6)} ms  ${p.name}`;
+    lines.push('', 'Gateway CPU profile under bearer load, self time by area (idle excluded):', ...results.profile.areas.slice(0, 8).map(entry),
+      '', 'Top functions by self time:', ...results.profile.functions.map(entry));
+  }
+  lines.push('', 'Targets:', ...targets.map((t) =>
+    `  ${t.pass === undefined ? '  -  ' : t.pass ? 'PASS ' : 'MISS '} ${t.name.padEnd(44)} ${t.target.padEnd(10)} ${t.measured}`));
+  lines.push('', `Run time ${Math.round(results.seconds)} s.`);
+  return lines;
+}

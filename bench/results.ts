@@ -1,0 +1,63 @@
+// The shape of one run's results, as written to bench/results/latest.json and read by the report and the chart.
+import type { LoadFigures } from './load.js';
+import type { Machine } from './machine.js';
+import type { VerificationFigures } from './micro/verify.js';
+import type { PolicyFigures } from './micro/policy.js';
+import type { EmbedFigures } from './embed.js';
+import type { ProfileSummary } from './cpu-profile.js';
+import type { Timing } from './options.js';
+import type { HttpConfig } from './world.js';
+
+export interface HttpRow {
+  id: HttpConfig['id'];
+  label: string;
+  /** Best of the peak rounds (fixed connection count, as fast as the server answers). */
+  peak: LoadFigures;
+  /** At the fixed rate (half the bare proxy's peak). */
+  atRate: LoadFigures;
+}
+
+export interface HttpResults {
+  upstream: 'node' | 'nginx';
+  /** The fixed rate of the latency phase, req/s. */
+  rate: number;
+  rows: HttpRow[];
+}
+
+export interface RoutesResults {
+  inProcess: PolicyFigures;
+  /** Gateway throughput (best of interleaved rounds), req/s. */
+  oneRouteRps: number;
+  thousandRoutesRps: number;
+}
+
+export interface MemoryResults {
+  /** Gateway VmRSS right after start-up, and just before the 1,000 connections (after the earlier sections' load). */
+  startRssBytes: number;
+  idleRssBytes: number;
+  /** Highest VmRSS sampled while 1,000 connections were open. */
+  peakRssBytes: number;
+  connections: number;
+  rpsAtConnections: number;
+  errorsAtConnections: number;
+  sessions: { sessions: number; heapBytesPerSession: number; rssBytesPerSession: number };
+}
+
+export type WorkersResults = { supported: false } | { supported: true; oneRps: number; twoRps: number };
+
+export interface Results {
+  startedAt: string;
+  seconds: number;
+  quick: boolean;
+  timing: Timing;
+  machine: Machine;
+  /** True when packages/embedgate/src changed after dist/ was built: the CLI ran older code. */
+  staleBuild: boolean;
+  http?: HttpResults;
+  tokens?: VerificationFigures;
+  routes?: RoutesResults;
+  memory?: MemoryResults;
+  workers?: WorkersResults;
+  embed?: EmbedFigures;
+  profile?: ProfileSummary;
+}

@@ -1,0 +1,21 @@
+// Policy cost with 1 and 1,000 routes: gateway throughput (best of interleaved rounds, like the peaks) and the
+// in-process evaluation time.
+import { load, morePerSecond, steadyLoad, type Target } from '../load.js';
+import { measurePolicy } from '../micro/policy.js';
+import type { Timing } from '../options.js';
+import type { RoutesResults } from '../results.js';
+
+export async function compareRoutes(one: Target, thousand: Target, timing: Timing, log: (line: string) => void): Promise<RoutesResults> {
+  const run = { connections: timing.peakConnections, seconds: timing.peakSeconds };
+  for (const target of [one, thousand]) await load(target, { ...run, seconds: timing.warmupSeconds });
+  let oneRouteRps = 0;
+  let thousandRoutesRps = 0;
+  for (let round = 1; round <= timing.peakRounds; round++) {
+    const oneRps = (await steadyLoad('1 route', one, run, morePerSecond)).rps;
+    const thousandRps = (await steadyLoad('1,000 routes', thousand, run, morePerSecond)).rps;
+    log(`routes, round ${round}: 1 route ${Math.round(oneRps)} req/s, 1,000 routes ${Math.round(thousandRps)} req/s`);
+    oneRouteRps = Math.max(oneRouteRps, oneRps);
+    thousandRoutesRps = Math.max(thousandRoutesRps, thousandRps);
+  }
+  return { inProcess: await measurePolicy(timing.microMs), oneRouteRps, thousandRoutesRps };
+}

@@ -1,0 +1,99 @@
+// The loopback world the load sections share: the issuer and one fast upstream, and the proxies and gateways in front
+// of it, each in its own process.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startChild, waitForPort, type Child } from './children.js';
+import type { Target } from './load.js';
+import { createSession, dashCallbackBody, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
+import { AUDIENCE, startIssuer } from './servers/issuer.js';
+import { findNginx, startNginxProxy, startNginxUpstream } from './servers/nginx.js';
+import { REQUEST_PATH } from './servers/payload.js';
+
+/** One row of the side-by-side table. */
+export interface HttpConfig {
+  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'dash' | 'express';
+  label: string;
+  target: Target;
+}
+
+export interface World {
+  /** An access token of the bench issuer for an analyst (what every configuration is sent). */
+  token: string;
+  /** 'nginx' or 'node': what serves the payload. */
+  upstreamKind: 'nginx' | 'node';
+  /** The gateway with one route (the request matches it). */
+  gateway: RunningGateway;
+  /** The same gateway with 1,000 routes (the request matches the last), when asked for. */
+  manyRoutes: RunningGateway | undefined;
+  /** The table's rows, in order; empty unless the comparison was asked for. */
+  configs: HttpConfig[];
+  /** Settings for one more gateway on the same issuer and upstream. */
+  gatewaySetup(name: string, routes: number): Promise<GatewaySetup>;
+  close(): Promise<void>;
+}
+
+/** Starts one of bench/servers/*.ts as a child on a free port. */
+async function startTsServer(name: string, file: string, args: (port: number) => string[]): Promise<{ url: string; child: Child }> {
+  const port = await freePort();
+  const child = startChild(name, process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./servers/${file}`, import.meta.url)), ...args(port)]);
+  await waitForPort(child, port);
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+export async function startWorld(dir: string, wants: { comparison: boolean; manyRoutes: boolean }): Promise<World> {
+  const children: Child[] = [];
+  const issuer = await startIssuer();
+  const token = await issuer.sign();
+  const nginx = findNginx();
+  let upstreamUrl: string;
+  if (nginx === undefined) {
+    const upstream = await startTsServer('upstream', 'upstream.ts', (port) => [String(port)]);
+    children.push(upstream.child);
+    upstreamUrl = upstream.url;
+  } else {
+    const port = await freePort();
+    children.push(await startNginxUpstream(nginx, join(dir, 'nginx-upstream'), port));
+    upstreamUrl = `http://127.0.0.1:${port}`;
+  }
+  const gatewaySetup = async (name: string, routes: number): Promise<GatewaySetup> =>
+    ({ dir: join(dir, name), port: await freePort(), issuer: issuer.issuer, upstream: upstreamUrl, routes });
+  const [gateway, manyRoutes] = await Promise.all([
+    startGateway('embedgate', await gatewaySetup('gateway', 1)),
+    wants.manyRoutes ? startGateway('embedgate (1,000 routes)', await gatewaySetup('gateway-1000-routes', 1000)) : undefined,
+  ]);
+  children.push(gateway.child, ...(manyRoutes === undefined ? [] : [manyRoutes.child]));
+
+  const configs: HttpConfig[] = [];
+  if (wants.comparison) {
+    const bearer = { authorization: `Bearer ${token}` };
+    const [bare, express, nginxProxy] = await Promise.all([
+      startTsServer('bare proxy', 'bare-proxy.ts', (port) => [String(port), upstreamUrl]),
+      startTsServer('express stack', 'express-stack.ts', (port) => [String(port), upstreamUrl, issuer.issuer, AUDIENCE]),
+      nginx === undefined ? undefined : (async () => {
+        const port = await freePort();
+        return { url: `http://127.0.0.1:${port}`, child: await startNginxProxy(nginx, join(dir, 'nginx-proxy'), port, Number(new URL(upstreamUrl).port)) };
+      })(),
+    ]);
+    children.push(bare.child, express.child, ...(nginxProxy === undefined ? [] : [nginxProxy.child]));
+    const cookie = await createSession(gateway.url, token);
+    configs.push(
+      { id: 'upstream', label: `upstream directly (${nginx === undefined ? 'Node' : 'nginx'})`, target: { url: `${upstreamUrl}${REQUEST_PATH}` } },
+      { id: 'bare', label: 'bare Node proxy (undici, no auth)', target: { url: `${bare.url}${REQUEST_PATH}` } },
+      ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` } }]),
+      { id: 'bearer', label: 'embedgate, bearer token', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: bearer } },
+      { id: 'cookie', label: 'embedgate, embed session cookie', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { cookie } } },
+      {
+        id: 'dash', label: 'embedgate, Dash callback rule (POST)',
+        target: { url: `${gateway.url}/sales/_dash-update-component`, method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: dashCallbackBody() },
+      },
+      { id: 'express', label: 'Express + jwt-bearer + http-proxy-mw', target: { url: `${express.url}${REQUEST_PATH}`, headers: bearer } },
+    );
+  }
+  return {
+    token, upstreamKind: nginx === undefined ? 'node' : 'nginx', gateway, manyRoutes, configs, gatewaySetup,
+    close: async () => {
+      await Promise.all(children.map((child) => child.stop()));
+      await issuer.close();
+    },
+  };
+}
