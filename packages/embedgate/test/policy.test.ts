@@ -6,6 +6,7 @@ import { parseConfig } from '../src/config/load.js';
 import { ruleSchema, type IssuerConfig, type RuleInput } from '../src/config/schema.js';
 import type { Identity } from '../src/identity/identity.js';
 import { readClaim, readScopes, rolesReader } from '../src/identity/roles.js';
+import { AppPolicy } from '../src/policy/app-policy.js';
 import { compileOutputPattern, parseDashOutputs } from '../src/policy/dash.js';
 import { compileRule } from '../src/policy/rules.js';
 
@@ -265,6 +266,43 @@ describe('rules', () => {
     for (const rule of [{}, { role: ['admin'] }, { roles: [] }, { any: [] }, { not: {} }]) {
       assert.equal(ruleSchema.safeParse(rule).success, false, JSON.stringify(rule));
     }
+  });
+});
+
+describe('routes', () => {
+  /** An app whose routes are given as [paths, methods, role allowed]; the app itself allows everyone signed in. */
+  function routed(routes: Array<[string[], string[] | undefined, string]>): AppPolicy {
+    const config = parseConfig({
+      public_url: 'http://127.0.0.1:4180',
+      issuers: [{ issuer: 'http://127.0.0.1:4000', audiences: ['http://127.0.0.1:4180'] }],
+      apps: [{
+        name: 'sales', prefix: '/sales/', upstream: 'http://127.0.0.1:8050', allow: { authenticated: true },
+        routes: routes.map(([paths, methods, role]) => ({ paths, ...(methods === undefined ? {} : { methods }), allow: { roles: [role] } })),
+      }],
+    });
+    return new AppPolicy(config.apps[0] as (typeof config.apps)[number]);
+  }
+  const allowedRole = (policy: AppPolicy, path: string, method = 'GET'): string | undefined =>
+    ['a', 'b', 'c', 'd'].find((role) => policy.authorize(identity({ roles: [role] }), path, method) === undefined);
+
+  it('the first route in configuration order decides, whichever directory its globs start in', () => {
+    const policy = routed([
+      [['/sales/*/admin/**'], undefined, 'a'],
+      [['/sales/reports/**'], undefined, 'b'],
+      [['/sales/reports/admin/x', '/sales/**'], ['POST'], 'c'],
+      [['/sales/**'], undefined, 'd'],
+    ]);
+    assert.equal(allowedRole(policy, '/sales/reports/admin/x'), 'a', 'an earlier wildcard route wins over a deeper literal one');
+    assert.equal(allowedRole(policy, '/sales/reports/q1'), 'b');
+    assert.equal(allowedRole(policy, '/sales/other', 'POST'), 'c', 'methods narrow a route');
+    assert.equal(allowedRole(policy, '/sales/other'), 'd', 'a later route with the same glob');
+  });
+
+  it('with 1,000 routes each path still gets its own route', () => {
+    const policy = routed(Array.from({ length: 1000 }, (_, i) => [[`/sales/area${i}/**`], undefined, ['a', 'b', 'c'][i % 3] as string]));
+    assert.equal(allowedRole(policy, '/sales/area999/page'), 'a');
+    assert.equal(allowedRole(policy, '/sales/area500/x/y'), 'c');
+    assert.equal(allowedRole(policy, '/sales/area1000/x'), 'a', 'no route: the app rule alone');
   });
 });
 

@@ -4,9 +4,11 @@ import type { Identity } from '../identity/identity.js';
 import type { Denial } from '../http/respond.js';
 import { compileOutputPattern } from './dash.js';
 import { compileGlobs } from './glob.js';
+import { RouteIndex } from './route-index.js';
 import { compileRule, type Predicate } from './rules.js';
 
 interface CompiledRoute {
+  paths: string[];
   matches: (path: string) => boolean;
   methods: Set<string> | undefined;
   allow: Predicate | undefined;
@@ -26,7 +28,7 @@ export class AppPolicy {
   readonly isPublic: (path: string) => boolean;
   private readonly allow: Predicate;
   private readonly deny: Predicate | undefined;
-  private readonly routes: CompiledRoute[];
+  private readonly routes: RouteIndex<CompiledRoute>;
   private readonly callbackRules: CompiledCallbackRule[];
   readonly dashMaxBodyBytes: number;
 
@@ -34,12 +36,13 @@ export class AppPolicy {
     this.isPublic = compileGlobs(app.public);
     this.allow = compileRule(app.allow);
     this.deny = app.deny && compileRule(app.deny);
-    this.routes = app.routes.map((route) => ({
+    this.routes = new RouteIndex(app.routes.map((route) => ({
+      paths: route.paths,
       matches: compileGlobs(route.paths),
       methods: route.methods && new Set(route.methods),
       allow: route.allow && compileRule(route.allow),
       deny: route.deny && compileRule(route.deny),
-    }));
+    })));
     this.callbackRules = (app.dash?.callbacks ?? []).map((rule) => ({
       matches: compileOutputPattern(rule.output),
       output: rule.output,
@@ -58,7 +61,7 @@ export class AppPolicy {
   authorize(identity: Identity, path: string, method: string): Denial | undefined {
     if (this.deny?.(identity)) return forbidden('denied_by_policy', 'A deny rule of this app matches you.');
     if (!this.allow(identity)) return forbidden('forbidden', 'You are signed in but not allowed to use this app.');
-    const route = this.routes.find((r) => r.matches(path) && (r.methods === undefined || r.methods.has(method)));
+    const route = this.routes.find(path, (r) => r.methods === undefined || r.methods.has(method));
     if (route === undefined) return undefined;
     if (route.deny?.(identity)) return forbidden('denied_by_policy', 'A deny rule for this path matches you.');
     if (route.allow && !route.allow(identity)) return forbidden('forbidden', 'You are not allowed to use this part of the app.');
