@@ -42,14 +42,12 @@ async function runSections(options: Options, results: Results, dir: string): Pro
   }
   if (NEEDS_WORLD.some((section) => sections.has(section))) {
     log('starting the upstream, proxies and gateways');
-    const world = await startWorld(dir, { comparison: sections.has('http'), manyRoutes: sections.has('routes') });
+    const world = await startWorld(dir, { comparison: sections.has('http') });
     if (world.upstreamKind === 'node' && sections.has('http')) log('nginx is not on PATH: the upstream is a Node server and the nginx row is skipped');
     try {
       const bearer = { url: `${world.gateway.url}${REQUEST_PATH}`, headers: { authorization: `Bearer ${world.token}` } };
       if (sections.has('http')) results.http = await compareConfigs(world.configs, world.upstreamKind, timing, log);
-      if (sections.has('routes') && world.manyRoutes !== undefined) {
-        results.routes = await compareRoutes(bearer, { ...bearer, url: `${world.manyRoutes.url}${REQUEST_PATH}` }, timing, log);
-      }
+      if (sections.has('routes')) results.routes = await compareRoutes(world, timing, log);
       if (sections.has('memory')) {
         log('gateway RSS at 1,000 connections; memory per stored session');
         results.memory = await measureMemory(bearer, world.gateway, timing);

@@ -23,8 +23,6 @@ export interface World {
   upstreamKind: 'nginx' | 'node';
   /** The gateway with one route (the request matches it). */
   gateway: RunningGateway;
-  /** The same gateway with 1,000 routes (the request matches the last), when asked for. */
-  manyRoutes: RunningGateway | undefined;
   /** The table's rows, in order; empty unless the comparison was asked for. */
   configs: HttpConfig[];
   /** Settings for one more gateway on the same issuer and upstream. */
@@ -40,7 +38,7 @@ async function startTsServer(name: string, file: string, args: (port: number) =>
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
-export async function startWorld(dir: string, wants: { comparison: boolean; manyRoutes: boolean }): Promise<World> {
+export async function startWorld(dir: string, wants: { comparison: boolean }): Promise<World> {
   const children: Child[] = [];
   const issuer = await startIssuer();
   const token = await issuer.sign();
@@ -57,11 +55,8 @@ export async function startWorld(dir: string, wants: { comparison: boolean; many
   }
   const gatewaySetup = async (name: string, routes: number): Promise<GatewaySetup> =>
     ({ dir: join(dir, name), port: await freePort(), issuer: issuer.issuer, upstream: upstreamUrl, routes });
-  const [gateway, manyRoutes] = await Promise.all([
-    startGateway('embedgate', await gatewaySetup('gateway', 1)),
-    wants.manyRoutes ? startGateway('embedgate (1,000 routes)', await gatewaySetup('gateway-1000-routes', 1000)) : undefined,
-  ]);
-  children.push(gateway.child, ...(manyRoutes === undefined ? [] : [manyRoutes.child]));
+  const gateway = await startGateway('embedgate', await gatewaySetup('gateway', 1));
+  children.push(gateway.child);
 
   const configs: HttpConfig[] = [];
   if (wants.comparison) {
@@ -90,7 +85,7 @@ export async function startWorld(dir: string, wants: { comparison: boolean; many
     );
   }
   return {
-    token, upstreamKind: nginx === undefined ? 'node' : 'nginx', gateway, manyRoutes, configs, gatewaySetup,
+    token, upstreamKind: nginx === undefined ? 'node' : 'nginx', gateway, configs, gatewaySetup,
     close: async () => {
       await Promise.all(children.map((child) => child.stop()));
       await issuer.close();
