@@ -425,6 +425,22 @@ describe('18: refreshed tokens naming another user end the session', () => {
     assert.ok(refreshRequests() >= before + 1, 'the tokens were refreshed');
   });
 
+  it('a provider outage at refresh keeps the session: 200 while its access token lasts, then 503 idp_unavailable, and back once the provider answers', async () => {
+    const session = await signInRefreshing({ error: { status: 503, error: 'temporarily_unavailable' } });
+    const logMark = refreshing.logs.length;
+    assert.equal((await withSession(refreshing, session)).status, 200, 'the access token is still valid');
+    let last: RawResponse | undefined;
+    await eventually(async () => {
+      last = await withSession(refreshing, session);
+      return last.status !== 200;
+    });
+    assert.equal(last?.status, 503, `got ${last?.status} ${last?.body}`);
+    assert.equal((JSON.parse(last?.body ?? '{}') as { error?: string }).error, 'idp_unavailable');
+    assert.ok(!refreshing.logs.slice(logMark).some((line) => line.includes('"audit":"session_ended"')), 'an outage does not end the session');
+    op.login.set({ token: () => ({ expiresIn: SHORT }) });
+    assert.equal((await withSession(refreshing, session)).status, 200, 'the same session once the provider answers');
+  });
+
   it('18: a refreshed ID token with a different sub → session terminated', async () => {
     await assertSessionEnded(await signInRefreshing({ idToken: { claims: { sub: 'mallory' } } }), 'ID token sub mallory', /another user/);
   });

@@ -10,6 +10,7 @@ import { Gateway } from '../gateway/server.js';
 import { loadIdpConfigFile, type IdpConfig } from '../idp/config.js';
 import { IdentityProvider } from '../idp/server.js';
 import { createLogger } from '../ops/logger.js';
+import { usageError } from './args.js';
 import { reportConfigError } from './check-config.js';
 import { DEMO_USERS, demoPasswords, passwordVariable } from './demo-passwords.js';
 
@@ -69,8 +70,7 @@ function parse(args: string[], env: NodeJS.ProcessEnv): { ok: true; options: Opt
       },
     }));
   } catch (error) {
-    process.stderr.write(`embedgate: ${(error as Error).message}\n\n${USAGE}\n`);
-    return { ok: false, exitCode: 2 };
+    return usageError((error as Error).message, USAGE);
   }
   if (values.help === true) {
     process.stdout.write(`${USAGE}\n`);

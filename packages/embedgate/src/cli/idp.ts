@@ -5,6 +5,7 @@ import { loadIdpConfigFile } from '../idp/config.js';
 import { IdentityProvider } from '../idp/server.js';
 import { rotateSigningKey } from '../idp/signing-keys.js';
 import { openIdpStore } from '../idp/store/open.js';
+import { usageError } from './args.js';
 import { reportConfigError } from './check-config.js';
 import { runUntilSignal } from './run-service.js';
 
@@ -23,8 +24,7 @@ function parse(args: string[]): { ok: true; config: string; rotate: boolean } | 
   try {
     parsed = parseArgs({ args, allowPositionals: true, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
   } catch (error) {
-    process.stderr.write(`embedgate: ${(error as Error).message}\n\n${USAGE}\n`);
-    return { ok: false, exitCode: 2 };
+    return usageError((error as Error).message, USAGE);
   }
   const { values, positionals } = parsed;
   if (values.help === true) {
@@ -33,8 +33,7 @@ function parse(args: string[]): { ok: true; config: string; rotate: boolean } | 
   }
   const rotate = positionals[0] === 'rotate-keys';
   if (positionals.length > (rotate ? 1 : 0) || values.config === undefined) {
-    process.stderr.write(`embedgate: ${values.config === undefined ? '--config FILE is required' : `unexpected argument "${positionals.at(-1)}"`}\n\n${USAGE}\n`);
-    return { ok: false, exitCode: 2 };
+    return usageError(values.config === undefined ? '--config FILE is required' : `unexpected argument "${positionals.at(-1)}"`, USAGE);
   }
   return { ok: true, config: values.config, rotate };
 }

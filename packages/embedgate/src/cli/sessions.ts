@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { openSessionStore, sessionStoreOf } from '../sessions/open.js';
 import type { SessionRecord, SessionStore } from '../sessions/types.js';
+import { usageError } from './args.js';
 import { reportConfigError } from './check-config.js';
 
 const USAGE = `Usage:
@@ -43,8 +44,7 @@ export async function sessionsCommand(args: string[]): Promise<number> {
       config: { type: 'string', short: 'c' }, user: { type: 'string' }, issuer: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     } });
   } catch (error) {
-    process.stderr.write(`embedgate: ${(error as Error).message}\n\n${USAGE}\n`);
-    return 2;
+    return usageError((error as Error).message, USAGE).exitCode;
   }
   const { values, positionals } = parsed;
   if (values.help === true) {
@@ -56,8 +56,7 @@ export async function sessionsCommand(args: string[]): Promise<number> {
     : values.config === undefined ? '--config FILE is required'
       : action === 'revoke' && values.user === undefined ? 'revoke needs --user SUB' : undefined;
   if (problem !== undefined) {
-    process.stderr.write(`embedgate: ${problem}\n\n${USAGE}\n`);
-    return 2;
+    return usageError(problem, USAGE).exitCode;
   }
   const file = values.config as string;
   let storeName: string;

@@ -7,7 +7,7 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
 import { findSessionCookie, SESSION_COOKIE } from '../embed/cookies.js';
-import type { Sessions } from '../sessions/sessions.js';
+import type { FoundSession, Sessions } from '../sessions/sessions.js';
 import { LOGIN_SESSION_COOKIE } from '../login/cookies.js';
 import type { SessionLifecycle } from '../login/session-lifecycle.js';
 import { authenticateRequest } from './authenticate.js';
@@ -56,10 +56,7 @@ export class AccessControl {
       if (cookie.kind === 'duplicate') {
         return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
       }
-      const found = await this.sessions.find(cookie.value);
-      // Each cookie holds its own kind of session: a login session's id in the embed cookie is no session.
-      const session = found === undefined || (found.record.kind === 'login') !== (name === LOGIN_SESSION_COOKIE) ? undefined
-        : found.record.kind === 'login' ? await this.lifecycle?.current(found) : found;
+      const session = await this.liveSession(cookie.value, name === LOGIN_SESSION_COOKIE);
       if (session === undefined) {
         outcome = { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
         continue;
@@ -70,6 +67,16 @@ export class AccessControl {
       return { identity: session.identity, sessionId: session.id };
     }
     return outcome;
+  }
+
+  /**
+   * The session a cookie names, if it is of that cookie's kind (a login session's id in the embed cookie is no
+   * session) and still live: a login session also passes its idle timeout and token refresh.
+   */
+  private async liveSession(cookieValue: string, loginCookie: boolean): Promise<FoundSession | undefined> {
+    const found = await this.sessions.find(cookieValue);
+    if (found === undefined || (found.record.kind === 'login') !== loginCookie) return undefined;
+    return loginCookie ? this.lifecycle?.current(found) : found;
   }
 
   /** True when the browser says the request comes from the gateway's own origin. */

@@ -31,7 +31,8 @@ import { BACKCHANNEL_LOGOUT_PATH, handleBackchannelLogout } from '../login/backc
 import { CALLBACK_PATH, SIGN_IN_PATH } from '../login/flow.js';
 import { setUpLogin, type Login } from '../login/login.js';
 import { handleLogout, LOGOUT_PATH } from '../login/logout.js';
-import { loadClientKey, PROVIDER_UNAVAILABLE, ProviderUnavailableError } from '../login/provider.js';
+import { loadClientKey, PROVIDER_UNAVAILABLE } from '../login/provider.js';
+import { IdpUnavailableError } from '../tokens/errors.js';
 import { UpstreamProxy, type ResponseRewrite } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
@@ -109,9 +110,9 @@ export class Gateway {
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head).catch((error: unknown) => {
-        if (error instanceof SessionStoreUnavailableError || error instanceof ProviderUnavailableError) {
+        if (error instanceof SessionStoreUnavailableError || error instanceof IdpUnavailableError) {
           this.logger.warn({ err: error.message }, 'session cannot be checked');
-          return refuseUpgrade(socket, error instanceof ProviderUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL);
+          return refuseUpgrade(socket, error instanceof IdpUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL);
         }
         this.logger.error({ err: (error as Error).message }, 'upgrade handling failed');
         refuseUpgrade(socket, { status: 500, error: 'internal_error', message: 'The gateway failed to handle this request.' });
@@ -165,9 +166,9 @@ export class Gateway {
   }
 
   private fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
-    if ((error instanceof SessionStoreUnavailableError || error instanceof ProviderUnavailableError) && !res.headersSent) {
+    if ((error instanceof SessionStoreUnavailableError || error instanceof IdpUnavailableError) && !res.headersSent) {
       this.logger.warn({ err: error.message }, 'session cannot be checked');
-      return sendDenial(req, res, error instanceof ProviderUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL, requestIdOf(req));
+      return sendDenial(req, res, error instanceof IdpUnavailableError ? PROVIDER_UNAVAILABLE : SESSION_STORE_DENIAL, requestIdOf(req));
     }
     this.logger.error({ err: (error as Error).message }, 'request handling failed');
     if (!res.headersSent) {

@@ -12,7 +12,7 @@ import type { Identity } from '../identity/identity.js';
 import { SessionStoreUnavailableError } from '../sessions/errors.js';
 import type { Sessions } from '../sessions/sessions.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
-import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
+import { endBrowserSession, LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
 import { failureReason, PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
 import type { Sealer } from './sealed.js';
 import { TRANSACTION_SECONDS, Transactions } from './transactions.js';
@@ -63,9 +63,7 @@ export class LoginFlow {
   async signIn(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
     const query = new URL(req.url ?? '/', this.publicUrl).searchParams;
     const returnTo = safeReturnPath(query.get('rd')) ?? this.deps.config.apps[0]?.prefix ?? '/';
-    const cookie = findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE);
-    const stale = cookie.kind === 'one' ? await this.deps.sessions.find(cookie.value) : undefined;
-    if (stale !== undefined) await this.deps.sessions.end(stale.id);
+    await endBrowserSession(this.deps.sessions, req.headers.cookie);
     return this.start(req, res, returnTo, requestId);
   }
 

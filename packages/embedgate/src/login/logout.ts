@@ -3,10 +3,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import type { LoginConfig } from '../config/schema.js';
-import { findSessionCookie } from '../embed/cookies.js';
 import type { Sessions } from '../sessions/sessions.js';
 import { escapeHtml, type Denial } from '../http/respond.js';
-import { LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
+import { endBrowserSession, loginSessionCookie } from './cookies.js';
 import type { LoginProvider } from './provider.js';
 
 export const LOGOUT_PATH = '/_embedgate/logout';
@@ -63,9 +62,7 @@ export async function handleLogout(req: IncomingMessage, res: ServerResponse, de
   }
   if (req.method !== 'POST') return deps.deny({ status: 405, error: 'method_not_allowed', message: 'Sign out with POST.' });
   if (!deps.sameOrigin(req)) return deps.deny({ status: 403, error: 'cross_site_request', message: 'Sign-out must come from the gateway\'s own page.' });
-  const cookie = findSessionCookie(req.headers.cookie, LOGIN_SESSION_COOKIE);
-  const session = cookie.kind === 'one' ? await deps.sessions.find(cookie.value) : undefined;
-  if (session !== undefined) await deps.sessions.end(session.id);
+  await endBrowserSession(deps.sessions, req.headers.cookie);
   const next = await providerLogout(deps);
   const headers = {
     'set-cookie': loginSessionCookie('', 0),

@@ -7,14 +7,7 @@ import * as client from 'openid-client';
 import { ConfigError } from '../config/load.js';
 import type { LoginConfig } from '../config/schema.js';
 
-/** The provider cannot be reached right now (discovery or a token refresh failed for reasons not its answer). */
-export class ProviderUnavailableError extends Error {
-  constructor(cause: unknown) {
-    super(`the sign-in provider cannot be reached: ${(cause as Error).message}`);
-    this.name = 'ProviderUnavailableError';
-  }
-}
-
+/** The answer when the sign-in provider, or an issuer's keys behind a session, cannot be reached right now. */
 export const PROVIDER_UNAVAILABLE = {
   status: 503,
   error: 'idp_unavailable',

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import type { LoginConfig } from '../config/schema.js';
 import type { FoundSession, Sessions } from '../sessions/sessions.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
-import { failureReason, ProviderUnavailableError, type LoginProvider } from './provider.js';
+import { IdpUnavailableError } from '../tokens/errors.js';
+import { failureReason, type LoginProvider } from './provider.js';
 import type { Sealer } from './sealed.js';
 
 /** How long one instance may hold a session's refresh before another may try. */
@@ -60,11 +61,8 @@ export class SessionLifecycle {
     if ((record.lastSeenAt ?? record.createdAt) + this.deps.login.idle_timeout_seconds <= now) {
       return this.end(found, 'idle timeout');
     }
-    let current: FoundSession | undefined = found;
-    if ((record.accessExpiresAt ?? record.expiresAt) - this.deps.login.refresh_before_seconds <= now) {
-      current = await this.refreshOnce(found);
-      if (current === undefined) return undefined;
-    }
+    const current = this.due(found) ? await this.refreshOnce(found) : found;
+    if (current === undefined) return undefined;
     if (now - (current.record.lastSeenAt ?? 0) >= this.touchEvery) await this.deps.sessions.store.touch(current.id, now);
     return current;
   }
@@ -82,7 +80,7 @@ export class SessionLifecycle {
     const release = await this.deps.sessions.store.lock(`refresh:${found.id}`, REFRESH_LOCK_MS);
     if (release === undefined) return this.refreshedElsewhere(found);
     try {
-      const latest = await this.reread(found.id);
+      const latest = await this.deps.sessions.findById(found.id);
       if (latest === undefined) return undefined;
       if (!this.due(latest)) return latest;
       const secrets = latest.record.secrets === undefined ? undefined : await this.deps.tokenSealer.open(latest.record.secrets);
@@ -106,7 +104,7 @@ export class SessionLifecycle {
       }
       this.deps.logger.warn({ err: (error as Error).message, sub: found.record.subject }, 'token refresh failed; will try again');
       if (this.stillValid(found)) return found;
-      throw new ProviderUnavailableError(error);
+      throw new IdpUnavailableError(found.record.issuer, `the token refresh failed: ${(error as Error).message}`);
     }
     let identity;
     try {
@@ -114,6 +112,8 @@ export class SessionLifecycle {
       // Userinfo's email (read at sign-in) stays when the access token carries none.
       identity = { ...verified, email: verified.email ?? found.record.email, emailVerified: verified.emailVerified ?? found.record.emailVerified };
     } catch (error) {
+      // The issuer's keys cannot be loaded: an outage, not a verdict on the tokens.
+      if (error instanceof IdpUnavailableError) throw error;
       return this.end(found, `refreshed access token refused: ${(error as Error).message}`);
     }
     const idToken = tokens.claims();
@@ -134,14 +134,10 @@ export class SessionLifecycle {
     const deadline = Date.now() + WAIT_FOR_OTHERS_MS;
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      const latest = await this.reread(found.id);
+      const latest = await this.deps.sessions.findById(found.id);
       if (latest === undefined || this.stillValid(latest)) return latest;
     }
-    throw new ProviderUnavailableError(new Error('another instance is still refreshing this session'));
-  }
-
-  private async reread(id: string): Promise<FoundSession | undefined> {
-    return this.deps.sessions.findById(id);
+    throw new IdpUnavailableError(found.record.issuer, 'another instance is still refreshing this session');
   }
 
   private due(found: FoundSession): boolean {
