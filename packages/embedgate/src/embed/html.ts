@@ -95,6 +95,11 @@ export interface EmbedHeaderOptions {
  */
 export function rewriteEmbedHeaders(headers: Record<string, string | string[]>, options: EmbedHeaderOptions): void {
   delete headers['x-frame-options'];
+  // Most responses (scripts, data, callbacks) set neither a policy nor cookies: only frame-ancestors to add.
+  if (options.script === undefined && headers['content-security-policy'] === undefined && headers['set-cookie'] === undefined) {
+    headers['content-security-policy'] = `frame-ancestors ${options.frameAncestors}`;
+    return;
+  }
   const cookies = [headers['set-cookie'] ?? []].flat().filter((cookie) => !setsSessionCookie(cookie));
   if (cookies.length > 0) headers['set-cookie'] = cookies;
   else delete headers['set-cookie'];

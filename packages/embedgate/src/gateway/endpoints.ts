@@ -14,6 +14,11 @@ export interface EndpointDeps {
   loginProvider?: LoginProvider;
 }
 
+/** Paths the gateway answers itself rather than an app: /healthz, /readyz, /metrics and everything under /_embedgate/. */
+export function isOwnPath(path: string): boolean {
+  return path.startsWith('/_embedgate/') || path === '/healthz' || path === '/readyz' || path === '/metrics';
+}
+
 /** Answers /healthz, /readyz, /metrics and /_embedgate/jwks.json; returns false for any other path. */
 export async function serveOperational(path: string, res: ServerResponse, deps: EndpointDeps): Promise<boolean> {
   switch (path) {

@@ -1,7 +1,7 @@
 // Streams an HTTP request to its upstream over a keep-alive pool and streams the response back.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -19,6 +19,8 @@ export interface ProxyRequest {
   requestId: string;
   /** Changes to the app's response: headers always, the HTML of successful pages when `html` is set. */
   rewrite?: ResponseRewrite;
+  /** Pages served to a signed-in user are never stored by the browser: after sign-out, Back shows nothing. */
+  signedIn?: boolean;
 }
 
 export interface ResponseRewrite {
@@ -96,15 +98,18 @@ export class UpstreamProxy {
     return pool;
   }
 
-  /** Resolves when the response is fully sent; returns a denial if the upstream failed before answering. */
+  /** Resolves once the response is streaming back; returns a denial if the upstream failed before answering. */
   async forward(req: IncomingMessage, res: ServerResponse, request: ProxyRequest): Promise<Denial | undefined> {
     // undici takes an emitter as its abort signal: cheaper than an AbortController, whose abort() builds a DOMException.
     const abort = new EventEmitter();
     let clientGone = false;
+    let upstreamBody: Readable | undefined;
+    // The caller went away before the whole answer was sent: cancel the upstream request or stop reading its body.
     const onClose = (): void => {
       if (res.writableFinished) return;
       clientGone = true;
       abort.emit('abort');
+      upstreamBody?.destroy();
     };
     res.once('close', onClose);
     const started = process.hrtime.bigint();
@@ -125,11 +130,12 @@ export class UpstreamProxy {
       this.logger.warn({ reqId: request.requestId, app: request.app.config.name, err: (error as { code?: string }).code ?? 'error' }, 'upstream request failed');
       return upstreamFailure(error);
     }
-    this.metrics.upstreamLatency.observe({ app: request.app.config.name }, Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.observeUpstream(request.app.config.name, Number(process.hrtime.bigint() - started) / 1e9);
     const headers = forwardableResponseHeaders(response.headers);
     headers['x-request-id'] = request.requestId;
     const html = isHtmlPage(req.method as string, response.statusCode, headers);
     request.rewrite?.headers(headers, html);
+    if (html && request.signedIn === true) headers['cache-control'] = 'no-store';
     const rewriteHtml = request.rewrite?.html;
     if (html && rewriteHtml !== undefined) {
       const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
@@ -148,17 +154,9 @@ export class UpstreamProxy {
     }
     res.writeHead(response.statusCode, headers);
     // pipe() rather than stream.pipeline(), which builds an AbortController per call and aborts it at the end.
-    const upstreamBody = response.body;
+    upstreamBody = response.body;
     upstreamBody.once('error', (error) => res.destroy(error));
     upstreamBody.pipe(res);
-    try {
-      await finished(res);
-    } catch {
-      // The caller went away or the upstream broke mid-body: stop reading the app's answer.
-      upstreamBody.destroy();
-    } finally {
-      res.off('close', onClose);
-    }
     return undefined;
   }
 

@@ -19,8 +19,8 @@ import { TokenVerifier } from '../tokens/verifier.js';
 import { AccessControl, type AuditContext } from './access.js';
 import { AppTable, type MountedApp } from './apps.js';
 import { readBody } from './body.js';
-import { TrustedProxies } from './client-address.js';
-import { serveOperational } from './endpoints.js';
+import { TrustedProxies, type ClientAddress } from './client-address.js';
+import { isOwnPath, serveOperational } from './endpoints.js';
 import { forwardAuth } from './forward-auth.js';
 import { Embedding } from '../embed/embedding.js';
 import { Sessions } from '../sessions/sessions.js';
@@ -33,7 +33,7 @@ import { setUpLogin, type Login } from '../login/login.js';
 import { handleLogout, LOGOUT_PATH } from '../login/logout.js';
 import { loadClientKey, PROVIDER_UNAVAILABLE } from '../login/provider.js';
 import { IdpUnavailableError } from '../tokens/errors.js';
-import { UpstreamProxy, type ResponseRewrite } from './proxy.js';
+import { UpstreamProxy } from './proxy.js';
 import { upstreamHeaders } from './upstream-headers.js';
 import { refuseUpgrade, WebSocketProxy } from './websocket.js';
 
@@ -48,17 +48,6 @@ const SESSION_SWEEP_MS = 10 * 60 * 1000;
 function startsSignIn(req: IncomingMessage, denial: Denial): boolean {
   return (denial.error === 'missing_token' || denial.error === 'session_expired') && req.method === 'GET'
     && isNavigation(req) && (req.headers['sec-fetch-dest'] ?? 'document') === 'document';
-}
-
-/** Pages served to a signed-in user are never stored by the browser: after sign-out, Back shows nothing. */
-function notStored(rewrite: ResponseRewrite): ResponseRewrite {
-  return {
-    ...rewrite,
-    headers: (headers, isHtml) => {
-      rewrite.headers(headers, isHtml);
-      if (isHtml) headers['cache-control'] = 'no-store';
-    },
-  };
 }
 
 function requestIdOf(req: IncomingMessage): string {
@@ -141,6 +130,8 @@ export class Gateway {
     const address = this.server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.logger.info({ listen: `${shownHost}:${address.port}`, apps: this.config.apps.map((a) => a.prefix) }, 'embedgate gateway listening');
+    // Start-up lines go out at once; later lines are batched (ops/logger.ts).
+    this.logger.flush();
     return { url: `http://${shownHost}:${address.port}`, port: address.port };
   }
 
@@ -181,7 +172,7 @@ export class Gateway {
 
   private deny(req: IncomingMessage, res: ServerResponse, denial: Denial, context: AuditContext, app?: MountedApp, identity?: Identity): void {
     this.access.audit(denial, context, app?.config.name, identity);
-    this.metrics.requests.inc({ app: app?.config.name ?? '-', outcome: denial.status === 401 ? 'unauthenticated' : denial.status === 403 ? 'forbidden' : 'rejected' });
+    this.metrics.countRequest(app?.config.name ?? '-', denial.status === 401 ? 'unauthenticated' : denial.status === 403 ? 'forbidden' : 'rejected');
     sendDenial(req, res, denial, context.requestId);
   }
 
@@ -202,19 +193,7 @@ export class Gateway {
       return this.deny(req, res, { status: target.reason === 'uri_too_long' ? 414 : 400, error: target.reason, message: `The request path was refused: ${target.detail}.` }, context);
     }
     context.path = target.path;
-    if (await serveOperational(target.path, res, {
-      verifier: this.verifier, metrics: this.metrics, assertions: this.assertions,
-      ...(this.login === undefined ? {} : { loginProvider: this.login.provider }),
-    })) return;
-    if (target.path === '/_embedgate/auth') {
-      return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
-    }
-    if (this.login !== undefined && await this.serveLogin(target.path, req, res, context)) return;
-    if (target.path.startsWith('/_embedgate/')) {
-      const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
-      if (await this.embedding.serve(target.path, req, res, deny)) return;
-      return this.deny(req, res, { status: 404, error: 'not_found', message: 'There is no such gateway endpoint.' }, context);
-    }
+    if (isOwnPath(target.path)) return this.serveOwn(target.path, req, res, client, context);
 
     const match = this.apps.match(target.path);
     if (match.kind === 'none') {
@@ -229,11 +208,11 @@ export class Gateway {
     const decision = await this.access.decide(req, app, target.path, method);
     if (decision.kind === 'deny') {
       if (this.embedding.answersWithBootstrap(req, decision.denial)) {
-        this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
+        this.metrics.countRequest(app.config.name, 'bootstrap');
         return this.embedding.sendBootstrap(req, res, decision.denial);
       }
       if (this.login !== undefined && startsSignIn(req, decision.denial)) {
-        this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
+        this.metrics.countRequest(app.config.name, 'login');
         return this.login.flow.start(req, res, `${target.path}${target.query}`, requestId);
       }
       return this.deny(req, res, decision.denial, context, app, decision.identity);
@@ -248,13 +227,27 @@ export class Gateway {
     const identity = decision.kind === 'allow' ? decision.identity : undefined;
     const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
       identity && await this.assertions.assertionFor(identity, app.config.name));
-    this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
+    this.metrics.countRequest(app.config.name, decision.kind === 'public' ? 'public' : 'proxied');
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: identity === undefined ? this.embedding.responseRewrite(identity, app.config.forward_authorization)
-        : notStored(this.embedding.responseRewrite(identity, app.config.forward_authorization)),
+      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization), signedIn: identity !== undefined,
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
+  }
+
+  /** The gateway's own endpoints: operational ones, forward-auth, sign-in and embedding; 404 for any other. */
+  private async serveOwn(path: string, req: IncomingMessage, res: ServerResponse, client: ClientAddress, context: AuditContext): Promise<void> {
+    if (await serveOperational(path, res, {
+      verifier: this.verifier, metrics: this.metrics, assertions: this.assertions,
+      ...(this.login === undefined ? {} : { loginProvider: this.login.provider }),
+    })) return;
+    if (path === '/_embedgate/auth') {
+      return forwardAuth(req, res, { context, client, access: this.access, apps: this.apps, assertions: this.assertions, deny: (d, app, id) => this.deny(req, res, d, context, app, id) });
+    }
+    if (this.login !== undefined && await this.serveLogin(path, req, res, context)) return;
+    const deny = (denial: Denial, identity?: Identity): void => this.deny(req, res, denial, context, undefined, identity);
+    if (await this.embedding.serve(path, req, res, deny)) return;
+    return this.deny(req, res, { status: 404, error: 'not_found', message: 'There is no such gateway endpoint.' }, context);
   }
 
   /** The sign-in endpoints: callback, sign-in, sign-out and back-channel logout; false for any other path. */

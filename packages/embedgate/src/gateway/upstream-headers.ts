@@ -28,17 +28,32 @@ export function upstreamHeaders(
   headers['x-forwarded-proto'] = client.proto;
   if (client.host !== '') headers['x-forwarded-host'] = client.host;
   headers['x-request-id'] = requestId;
-  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion));
+  if (identity !== undefined) {
+    Object.assign(headers, userHeaders(identity));
+    if (assertion !== undefined) headers['x-embedgate-assertion'] = assertion;
+  }
+  return headers;
+}
+
+/** User, groups and email headers per verified identity: an identity is reused for as long as its token is cached. */
+const userHeadersOf = new WeakMap<Identity, Record<string, string>>();
+
+function userHeaders(identity: Identity): Record<string, string> {
+  let headers = userHeadersOf.get(identity);
+  if (headers === undefined) {
+    headers = {
+      'x-forwarded-user': headerSafe(identity.subject),
+      'x-forwarded-groups': headerSafe([...identity.roles].join(',')),
+    };
+    if (identity.email !== undefined) headers['x-forwarded-email'] = headerSafe(identity.email);
+    userHeadersOf.set(identity, headers);
+  }
   return headers;
 }
 
 /** The identity headers the gateway sets: user, email, groups and the signed assertion. */
 export function identityHeaders(identity: Identity, assertion: string | undefined): Record<string, string> {
-  const headers: Record<string, string> = {
-    'x-forwarded-user': headerSafe(identity.subject),
-    'x-forwarded-groups': headerSafe([...identity.roles].join(',')),
-  };
-  if (identity.email !== undefined) headers['x-forwarded-email'] = headerSafe(identity.email);
+  const headers = { ...userHeaders(identity) };
   if (assertion !== undefined) headers['x-embedgate-assertion'] = assertion;
   return headers;
 }

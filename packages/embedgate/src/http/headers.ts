@@ -20,7 +20,11 @@ export function canonicalHeaderName(name: string): string {
   return name.toLowerCase().replace(/[_.]/g, '-');
 }
 
+/** Every gateway-owned name starts with one of these letters, so most names are ruled out without folding them. */
+const OWNED_INITIALS = new Set([...GATEWAY_OWNED, ...GATEWAY_OWNED_PREFIXES].map((name) => name[0] as string));
+
 export function isGatewayOwnedHeader(name: string): boolean {
+  if (!OWNED_INITIALS.has(name.charAt(0).toLowerCase())) return false;
   const canonical = canonicalHeaderName(name);
   if (GATEWAY_OWNED.has(canonical)) return true;
   return GATEWAY_OWNED_PREFIXES.some((prefix) => canonical.startsWith(prefix));
@@ -53,7 +57,8 @@ export function forwardableRequestHeaders(
 ): HeaderMap {
   const listed = connectionTokens(headers.connection);
   const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(name) || listed.has(name) || name === 'host') continue;
     if (name === 'authorization' && !forwardAuthorization) continue;
@@ -67,15 +72,17 @@ export function forwardableRequestHeaders(
 export function forwardableResponseHeaders(headers: Record<string, string | string[] | undefined>): HeaderMap {
   const listed = connectionTokens(headers.connection);
   const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
     out[name] = value;
   }
   return out;
 }
 
-/** Headers that must appear at most once; a second copy makes the request ambiguous (400). */
-const SINGLETON_HEADERS = new Set(['host', 'authorization', 'content-length', 'x-forwarded-host', 'x-forwarded-uri', 'x-forwarded-proto']);
+/** Headers that must appear at most once; a second copy makes the request ambiguous (400). Each has its own bit. */
+const SINGLETON_BITS = new Map(['host', 'authorization', 'content-length', 'x-forwarded-host', 'x-forwarded-uri', 'x-forwarded-proto']
+  .map((name, i) => [name, 1 << i]));
 
 const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/;
 
@@ -84,13 +91,14 @@ const VISIBLE_ASCII = /^[\t\x20-\x7e]*$/;
  * outside visible ASCII (obs-text), which proxies and apps decode differently.
  */
 export function rawHeaderProblem(rawHeaders: string[]): { error: 'duplicate_header' | 'invalid_header'; message: string } | undefined {
-  const seen = new Set<string>();
+  let seen = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
     if (!VISIBLE_ASCII.test(rawHeaders[i + 1] as string)) return { error: 'invalid_header', message: `The ${name} header has characters outside visible ASCII.` };
-    if (!SINGLETON_HEADERS.has(name)) continue;
-    if (seen.has(name)) return { error: 'duplicate_header', message: `The ${name} header may appear only once.` };
-    seen.add(name);
+    const bit = SINGLETON_BITS.get(name);
+    if (bit === undefined) continue;
+    if ((seen & bit) !== 0) return { error: 'duplicate_header', message: `The ${name} header may appear only once.` };
+    seen |= bit;
   }
   return undefined;
 }

@@ -11,6 +11,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const RAW_PATH_CHAR = /^[A-Za-z0-9\-._~!$&'()*+,=:@/%]*$/;
 /** Decoded, these end a path or split it: "/" and "\\" separate segments, ";" starts parameters, "#" and "?" end it. */
 const AMBIGUOUS_WHEN_DECODED = new Set(['/', '\\', ';', '#', '?']);
+/** A path that is already normal: allowed raw characters, no escapes, no empty, "." or ".." segments. */
+const NORMAL_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~!$&'()*+,=:@]+)*\/?$/;
 
 function fail(reason: 'invalid_path' | 'ambiguous_path' | 'uri_too_long', detail: string): NormalizedTarget {
   return { ok: false, reason, detail };
@@ -27,6 +29,8 @@ export function normalizeTarget(target: string): NormalizedTarget {
   const q = target.indexOf('?');
   const rawPath = q === -1 ? target : target.slice(0, q);
   const query = q === -1 ? '' : target.slice(q);
+  // Most requests: nothing to decode or collapse.
+  if (NORMAL_PATH.test(rawPath)) return { ok: true, path: rawPath, query };
   if (!RAW_PATH_CHAR.test(rawPath)) {
     return fail(rawPath.includes(';') ? 'ambiguous_path' : 'invalid_path', 'the path contains a character that is not allowed');
   }

@@ -173,6 +173,8 @@ export class IdentityProvider {
     every(SWEEP_INTERVAL_MS, () => this.deps.store.sweepExpired());
     const address = this.server.address() as AddressInfo;
     this.logger.info({ issuer: this.config.issuer, listen: `${address.address}:${address.port}` }, 'embedgate identity provider listening');
+    // Start-up lines go out at once; later lines are batched (ops/logger.ts).
+    this.logger.flush();
     return { url: `http://${address.address}:${address.port}`, port: address.port };
   }
 
