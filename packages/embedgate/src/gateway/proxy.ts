@@ -103,7 +103,7 @@ export class UpstreamProxy {
     // undici takes an emitter as its abort signal: cheaper than an AbortController, whose abort() builds a DOMException.
     const abort = new EventEmitter();
     let clientGone = false;
-    let upstreamBody: Readable | undefined;
+    let upstreamBody: Readable | undefined = undefined;
     // The caller went away before the whole answer was sent: cancel the upstream request or stop reading its body.
     const onClose = (): void => {
       if (res.writableFinished) return;
