@@ -1,6 +1,6 @@
 // Token verification per token, in process: embedgate's TokenVerifier uncached (cacheSize 0) and cached, next to a
-// bare node:crypto.verify of the same RS256 signature. Slow calls are timed one by one (median, and mean: jose
-// verifies through WebCrypto, whose thread-pool round trip has a long tail on a busy machine); cached calls in batches.
+// bare node:crypto.verify of the same RS256 signature. Slow calls are timed one by one (median, and mean: a busy
+// machine gives them a long tail); cached calls in batches.
 import { verify } from 'node:crypto';
 import { pino } from 'pino';
 import { parseConfig } from '../../packages/embedgate/src/config/load.js';

@@ -187,8 +187,16 @@ describe('42–53: forged signatures, algorithm confusion and key-reference head
       ['signature bytes XOR 0x5A', corruptSignature(token), 'invalid_signature'],
       ['signature characters sorted', `${header}.${payload}.${[...signature].sort().join('')}`, 'invalid_signature'],
       ['signed by an unpublished key under a published kid', await op.sign(op.claims(), { key: 'rsa2', kid: op.keys.rsa.kid }), 'invalid_signature'],
+      // A lenient base64 decoder drops such a last character: the token would be a second spelling of a valid one.
+      ['a signature one character past a multiple of 4', `${token}AAA`, 'malformed_token'],
     ];
     for (const [label, value, reason] of forged) await assertRefused(gw, value, label, reason);
+  });
+
+  it('claims that are not UTF-8, even signed with the real key → 401', async () => {
+    const payload = Buffer.concat([Buffer.from(JSON.stringify(op.claims()).replace(/}$/, ',"name":"')), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const token = await new CompactSign(payload).setProtectedHeader({ alg: 'RS256', kid: op.keys.rsa.kid }).sign(op.keys.rsa.privateKey);
+    await assertRefused(gw, token, 'payload with invalid UTF-8', 'malformed_token');
   });
 
   it('48: a compact JWE where a JWS is expected → 401', async () => {

@@ -1,5 +1,5 @@
 // One issuer's signing keys: OIDC discovery, a cached JWKS, bounded refetch on unknown `kid`, readiness.
-import { createLocalJWKSet, errors as joseErrors, type JWK, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, type CryptoKey, type FlattenedJWSInput, type JWK, type JWSHeaderParameters, type LocalJWKSet } from 'jose';
 import type { Logger } from 'pino';
 import { fetchJson } from './fetch-json.js';
 import { IdpUnavailableError } from './errors.js';
@@ -34,7 +34,7 @@ function usableKeys(document: Record<string, unknown>): JWK[] {
 }
 
 export class IssuerKeys {
-  private keySet: JWTVerifyGetKey | undefined;
+  private keySet: LocalJWKSet | undefined;
   private kids = new Set<string>();
   private fetchedAt = 0;
   private lastAttempt = 0;
@@ -145,8 +145,8 @@ export class IssuerKeys {
     await this.refresh().catch(() => undefined);
   }
 
-  /** Key resolver for jose's jwtVerify: only keys from this issuer's JWKS, never from token headers. */
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+  /** The key for a token (also a key resolver for jose's jwtVerify): only from this issuer's JWKS, never from its headers. */
+  readonly getKey = async (header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> => {
     if (this.keySet === undefined) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -162,11 +162,11 @@ export class IssuerKeys {
       await this.tryRefresh(Math.min(this.options.cacheSeconds, this.options.cooldownSeconds) * 1000);
     }
     try {
-      return await (this.keySet as JWTVerifyGetKey)(header, token);
+      return await (this.keySet as LocalJWKSet)(header, token);
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
       await this.tryRefresh(this.options.cooldownSeconds * 1000);
-      return (this.keySet as JWTVerifyGetKey)(header, token);
+      return (this.keySet as LocalJWKSet)(header, token);
     }
   };
 }

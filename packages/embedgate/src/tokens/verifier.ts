@@ -1,11 +1,13 @@
 // Verifies bearer JWTs from the configured issuers: algorithms from config, keys only from each issuer's JWKS.
-import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
+import type { Algorithm } from 'fast-jwt';
+import { errors as joseErrors, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import type { Logger } from 'pino';
 import type { IssuerConfig } from '../config/schema.js';
 import type { Identity } from '../identity/identity.js';
 import { readScopes, rolesReader } from '../identity/roles.js';
 import { IdpUnavailableError, TokenError, type TokenFailure } from './errors.js';
 import { IssuerKeys } from './issuer-keys.js';
+import { KeyVerifiers } from './key-verifiers.js';
 import { VerifiedTokenCache } from './verified-cache.js';
 
 export interface VerifierOptions {
@@ -19,6 +21,7 @@ export interface VerifierOptions {
 interface TrustedIssuer {
   config: IssuerConfig;
   keys: IssuerKeys;
+  verifiers: KeyVerifiers;
   roles: (claims: JWTPayload) => string[];
 }
 
@@ -27,6 +30,13 @@ const KEY_REFERENCE_HEADERS = ['jku', 'jwk', 'x5u', 'x5c'] as const;
 /** JWT kinds that are never access tokens (logout tokens, security events, ID tokens typed as such). */
 const NON_ACCESS_TYPES = new Set(['application/logout+jwt', 'application/secevent+jwt', 'application/id_token+jwt']);
 const JWT_SEGMENT = /^[A-Za-z0-9_-]+$/;
+/** RFC 7519 wants UTF-8; a lenient decode would let different bytes read as the same claims. A BOM stays, and fails. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Unpadded base64url: never one character past a multiple of 4, which a lenient decoder would silently drop. */
+function isSegment(segment: string): boolean {
+  return JWT_SEGMENT.test(segment) && segment.length % 4 !== 1;
+}
 
 function reject(reason: TokenFailure, message: string): never {
   throw new TokenError(reason, message);
@@ -35,7 +45,7 @@ function reject(reason: TokenFailure, message: string): never {
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    value = JSON.parse(UTF8.decode(Buffer.from(segment, 'base64url')));
   } catch {
     return reject('malformed_token', `the token ${what} is not base64url JSON`);
   }
@@ -58,26 +68,13 @@ function readEmailVerified(value: unknown): boolean | undefined {
   return value === 'true';
 }
 
-function translateJoseError(error: unknown): TokenError {
-  if (error instanceof TokenError) return error;
-  if (error instanceof joseErrors.JWTExpired) return new TokenError('token_expired', 'JWT Expired: the access token has expired');
-  if (error instanceof joseErrors.JWTClaimValidationFailed) {
-    switch (error.claim) {
-      case 'iss': return new TokenError('invalid_issuer', 'the token issuer is not accepted');
-      case 'aud': return new TokenError('invalid_audience', 'the token is not meant for this gateway');
-      case 'nbf': return new TokenError('token_not_yet_valid', 'the token is not valid yet');
-      case 'typ': return new TokenError('invalid_token_type', 'the token is not an access token');
-      case 'exp': case 'iat': return new TokenError(error.reason === 'missing' ? 'missing_claim' : 'invalid_time_claim', `the token has a missing or invalid "${error.claim}" claim`);
-      default: return new TokenError('missing_claim', `the token has a missing or invalid "${error.claim}" claim`);
-    }
-  }
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return new TokenError('invalid_signature', 'the token signature is invalid');
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return new TokenError('algorithm_not_allowed', 'the token algorithm is not allowed');
+/** Why jose found no key for the token in the issuer's JWKS; IdpUnavailableError (503) passes through. */
+function keyLookupError(error: unknown): Error {
+  if (error instanceof IdpUnavailableError) return error;
   if (error instanceof joseErrors.JWKSNoMatchingKey || error instanceof joseErrors.JWKSMultipleMatchingKeys) {
     return new TokenError('unknown_key', 'no signing key of the issuer matches the token');
   }
   if (error instanceof joseErrors.JOSENotSupported) return new TokenError('unsupported_header', 'the token uses an unsupported header or algorithm');
-  if (error instanceof TypeError && /modulusLength|2048/.test(error.message)) return new TokenError('weak_key', 'the signing key is too weak');
   return new TokenError('invalid_token', 'the token is invalid');
 }
 
@@ -98,7 +95,7 @@ export class TokenVerifier {
         onFetch: (kind, outcome) => options.onFetch?.(config.issuer, kind, outcome),
         onKeysRemoved: () => this.cache.dropIssuer(config.issuer),
       });
-      this.issuers.set(config.issuer, { config, keys, roles: rolesReader(config) });
+      this.issuers.set(config.issuer, { config, keys, verifiers: new KeyVerifiers(config), roles: rolesReader(config) });
     }
   }
 
@@ -140,11 +137,10 @@ export class TokenVerifier {
     if (token.length > this.options.maxTokenBytes) reject('token_too_large', 'the token is too large');
     const segments = token.split('.');
     if (segments.length === 5) reject('unsupported_token_format', 'encrypted tokens (JWE) are not accepted');
-    if (segments.length !== 3 || !segments.every((s) => JWT_SEGMENT.test(s))) {
-      reject('malformed_token', 'the token is not a signed JWT');
-    }
-    const header = decodeSegment(segments[0] as string, 'header') as ProtectedHeaderParameters;
-    const payload = decodeSegment(segments[1] as string, 'payload');
+    if (segments.length !== 3 || !segments.every(isSegment)) reject('malformed_token', 'the token is not a signed JWT');
+    const [encodedHeader, encodedPayload, signature] = segments as [string, string, string];
+    const header = decodeSegment(encodedHeader, 'header') as ProtectedHeaderParameters;
+    const payload = decodeSegment(encodedPayload, 'payload');
 
     for (const name of KEY_REFERENCE_HEADERS) {
       if (header[name] !== undefined) reject('untrusted_key_reference', `the token header carries "${name}", which is never trusted`);
@@ -178,22 +174,24 @@ export class TokenVerifier {
     if (config.preset === 'cognito' && payload.token_use !== 'access') reject('invalid_token_type', 'the token is not an access token');
     const audienceInClientId = config.preset === 'cognito' && payload.aud === undefined;
 
-    let claims: JWTPayload;
-    try {
-      ({ payload: claims } = await jwtVerify(token, trusted.keys.getKey, {
-        issuer: config.issuer,
-        ...(audienceInClientId ? {} : { audience: config.audiences }),
-        algorithms: config.algorithms,
-        clockTolerance: config.leeway_seconds,
-        requiredClaims: ['exp'],
-        ...(config.require_typ === undefined ? {} : { typ: config.require_typ }),
-      }));
-    } catch (error) {
-      if (error instanceof IdpUnavailableError) throw error;
-      throw translateJoseError(error);
+    // No JWS extension is understood, so a critical one is always refused: as unsupported when crit lists names.
+    if (header.crit !== undefined) {
+      const names = Array.isArray(header.crit) && header.crit.length > 0 && header.crit.every((name) => typeof name === 'string' && name !== '');
+      if (names) reject('unsupported_header', 'the token uses an unsupported header or algorithm');
+      reject('invalid_token', 'the token is invalid');
     }
 
-    if (audienceInClientId && !(typeof claims.client_id === 'string' && config.audiences.includes(claims.client_id))) {
+    let key: CryptoKey;
+    try {
+      key = await trusted.keys.getKey(header, { protected: encodedHeader, payload: encodedPayload, signature });
+    } catch (error) {
+      throw keyLookupError(error);
+    }
+    const claims = trusted.verifiers.verify(token, key, header.alg as Algorithm);
+
+    // `iss` chose the issuer by exact match; `aud` (one or a list) or Cognito's client_id must name one of its audiences.
+    const presented: unknown[] = audienceInClientId ? [claims.client_id] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+    if (!presented.some((audience) => config.audiences.includes(audience as string))) {
       reject('invalid_audience', 'the token is not meant for this gateway');
     }
 
