@@ -9,6 +9,10 @@ import { readCredential } from './credentials.js';
 export type AuthOutcome = { identity: Identity } | { denial: Denial };
 
 export async function authenticateRequest(verifier: TokenVerifier, req: IncomingMessage): Promise<AuthOutcome> {
+  // A token the verifier has cached passed the header syntax check before: no need to parse the header again.
+  const header = req.headers.authorization;
+  const known = header?.startsWith('Bearer ') === true ? verifier.known(header.slice(7)) : undefined;
+  if (known !== undefined) return { identity: known };
   const credential = readCredential(req);
   if (credential.kind === 'invalid') return { denial: credential.denial };
   if (credential.kind === 'none') {

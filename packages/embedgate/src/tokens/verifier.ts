@@ -125,14 +125,21 @@ export class TokenVerifier {
     return [...this.issuers.values()].every((issuer) => issuer.keys.ready);
   }
 
+  /**
+   * The cached verdict on a token, if any. A verdict is reused only while the keys it was made with are fresh; past
+   * the JWKS TTL the token is verified again, which refreshes the keys and catches a withdrawn key.
+   */
+  known(token: string): Identity | undefined {
+    const nowMs = Date.now();
+    const cached = this.cache.get(token, Math.floor(nowMs / 1000));
+    return cached === undefined || this.issuers.get(cached.issuer)?.keys.stale(nowMs) !== false ? undefined : cached;
+  }
+
   /** Returns the caller's identity or throws TokenError (401) / IdpUnavailableError (503). */
   async verify(token: string): Promise<Identity> {
-    const nowMs = Date.now();
-    const now = Math.floor(nowMs / 1000);
-    const cached = this.cache.get(token, now);
-    // A verdict is reused only while the keys it was made with are fresh; past the JWKS TTL the token is
-    // verified again, which refreshes the keys and catches a withdrawn key.
-    if (cached !== undefined && !this.issuers.get(cached.issuer)?.keys.stale(nowMs)) return cached;
+    const known = this.known(token);
+    if (known !== undefined) return known;
+    const now = Math.floor(Date.now() / 1000);
 
     if (token.length > this.options.maxTokenBytes) reject('token_too_large', 'the token is too large');
     const segments = token.split('.');
