@@ -6,20 +6,24 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const base = cluster.isWorker ? { service: 'embedgate', pid: process.pid } : { service: 'embedgate' };
-  return pino({ level, base, timestamp: isoTimeOncePerMillisecond() }, destination ?? stdoutDestination());
+  return pino({ level, base, timestamp: isoTimeOncePerSecond() }, destination ?? stdoutDestination());
 }
 
-/** pino's ISO timestamp, formatted once per millisecond rather than once per line (every request logs a line). */
-function isoTimeOncePerMillisecond(): () => string {
-  let formattedAt = -1;
-  let formatted = '';
+/**
+ * pino's ISO timestamp (`"time":"2026-11-22T13:55:01.042Z"`), with the part up to the second formatted once per second
+ * rather than once per line: every request logs a line, and a full ISO formatting costs more than the rest of it.
+ */
+export function isoTimeOncePerSecond(clock: () => number = Date.now): () => string {
+  let second = -1;
+  let prefix = '';
   return () => {
-    const now = Date.now();
-    if (now !== formattedAt) {
-      formattedAt = now;
-      formatted = `,"time":"${new Date(now).toISOString()}"`;
+    const now = clock();
+    const ms = now % 1000;
+    if (now - ms !== second) {
+      second = now - ms;
+      prefix = `,"time":"${new Date(second).toISOString().slice(0, 20)}`;
     }
-    return formatted;
+    return `${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
   };
 }
 
