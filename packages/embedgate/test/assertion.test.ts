@@ -68,6 +68,21 @@ describe('X-Embedgate-Assertion', () => {
     }
   });
 
+  it('is signed once for a burst of first requests with one token, and each app gets its own', async () => {
+    const gw = await startGateway(config());
+    try {
+      const token = await op.sign(op.claims({ sub: 'burst', roles: ['analyst'] }));
+      upstream.clear();
+      const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => gw.fetch(i % 2 === 0 ? '/sales/' : '/hr/', { token }).then((r) => r.status)));
+      assert.deepEqual(new Set(statuses), new Set([200]));
+      const seen = upstream.requests.map((request) => request.headers['x-embedgate-assertion'] as string);
+      assert.equal(seen.length, 20);
+      assert.equal(new Set(seen).size, 2, 'one assertion per app, shared by the concurrent requests');
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('never outlives the token it was made from', async () => {
     const gw = await startGateway(config());
     try {

@@ -34,8 +34,14 @@ async function loadOrCreateKey(file: string): Promise<SigningKey> {
   return { privateKey, publicJwk: { ...publicJwk, alg: ALG, use: 'sig' } };
 }
 
+interface CachedAssertion {
+  /** The signed assertion, or its signing in flight: concurrent first requests of one identity share one signing. */
+  jwt: Promise<string>;
+  renewAt: number;
+}
+
 export class AssertionSigner {
-  private readonly cache = new WeakMap<Identity, Map<string, { jwt: string; renewAt: number }>>();
+  private readonly cache = new WeakMap<Identity, Map<string, CachedAssertion>>();
 
   private constructor(private readonly key: SigningKey, private readonly issuer: string, private readonly ttlSeconds: number) {}
 
@@ -49,13 +55,27 @@ export class AssertionSigner {
   }
 
   /** An assertion for one app; reused for the same verified identity until half its life is gone. */
-  async assertionFor(identity: Identity, app: string): Promise<string> {
+  assertionFor(identity: Identity, app: string): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
     let perApp = this.cache.get(identity);
     const hit = perApp?.get(app);
     if (hit !== undefined && hit.renewAt > now) return hit.jwt;
     const exp = Math.min(now + this.ttlSeconds, identity.expiresAt);
-    const jwt = await new SignJWT({
+    const entry: CachedAssertion = { jwt: this.sign(identity, app, now, exp), renewAt: now + Math.floor((exp - now) / 2) };
+    if (perApp === undefined) {
+      perApp = new Map();
+      this.cache.set(identity, perApp);
+    }
+    perApp.set(app, entry);
+    // A failed signing is not kept: the next request tries again.
+    entry.jwt.catch(() => {
+      if (perApp.get(app) === entry) perApp.delete(app);
+    });
+    return entry.jwt;
+  }
+
+  private sign(identity: Identity, app: string, now: number, exp: number): Promise<string> {
+    return new SignJWT({
       email: identity.email,
       roles: [...identity.roles],
       idp: identity.issuer,
@@ -68,11 +88,5 @@ export class AssertionSigner {
       .setExpirationTime(exp)
       .setJti(randomUUID())
       .sign(this.key.privateKey);
-    if (perApp === undefined) {
-      perApp = new Map();
-      this.cache.set(identity, perApp);
-    }
-    perApp.set(app, { jwt, renewAt: now + Math.floor((exp - now) / 2) });
-    return jwt;
   }
 }
