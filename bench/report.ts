@@ -69,6 +69,12 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
       + `${(m.peakRssBytes / MB).toFixed(0)} MB at most with `
       + `${int(m.connections)} connections (${int(m.rpsAtConnections)} req/s${m.errorsAtConnections > 0 ? `, ${m.errorsAtConnections} errors` : ''}); `
       + `${int(m.sessions.sessions)} sessions in MemorySessionStore: ${int(m.sessions.heapBytesPerSession)} B heap, ${int(m.sessions.rssBytesPerSession)} B RSS per session`);
+    if (m.bare !== undefined) {
+      const b = m.bare;
+      lines.push(`  reference, bare Node proxy (undici, no auth; fresh, plain node): RSS ${(b.startRssBytes / MB).toFixed(0)} MB after start-up, `
+        + `${(b.peakRssBytes / MB).toFixed(0)} MB at most with ${int(m.connections)} connections (${int(b.rpsAtConnections)} req/s`
+        + `${b.errorsAtConnections > 0 ? `, ${b.errorsAtConnections} errors` : ''}); the gateway's peak is ${((m.peakRssBytes - b.peakRssBytes) / MB).toFixed(0)} MB above it`);
+    }
   }
   if (results.workers !== undefined) {
     const w = results.workers;

@@ -40,6 +40,11 @@ export interface MemoryResults {
   connections: number;
   rpsAtConnections: number;
   errorsAtConnections: number;
+  /**
+   * Reference: the same load on the bare Node proxy (undici Pool + node:http, no auth), a fresh process run by plain
+   * node: what Node itself costs at `connections`. Absent in results written before it was measured.
+   */
+  bare?: { startRssBytes: number; peakRssBytes: number; rpsAtConnections: number; errorsAtConnections: number };
   sessions: { sessions: number; heapBytesPerSession: number; rssBytesPerSession: number };
 }
 

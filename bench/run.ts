@@ -50,7 +50,7 @@ async function runSections(options: Options, results: Results, dir: string): Pro
       if (sections.has('routes')) results.routes = await compareRoutes(world, timing, log);
       if (sections.has('memory')) {
         log('gateway RSS at 1,000 connections; memory per stored session');
-        results.memory = await measureMemory(bearer, world.gateway, timing);
+        results.memory = await measureMemory(bearer, world.gateway, world.upstreamUrl, timing);
       }
       if (sections.has('workers')) results.workers = await compareWorkers(world, timing, log);
       if (sections.has('profile')) {

@@ -19,8 +19,9 @@ export interface HttpConfig {
 export interface World {
   /** An access token of the bench issuer for an analyst (what every configuration is sent). */
   token: string;
-  /** 'nginx' or 'node': what serves the payload. */
+  /** 'nginx' or 'node': what serves the payload, and where. */
   upstreamKind: 'nginx' | 'node';
+  upstreamUrl: string;
   /** The gateway with one route (the request matches it). */
   gateway: RunningGateway;
   /** The table's rows, in order; empty unless the comparison was asked for. */
@@ -85,7 +86,7 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
     );
   }
   return {
-    token, upstreamKind: nginx === undefined ? 'node' : 'nginx', gateway, configs, gatewaySetup,
+    token, upstreamKind: nginx === undefined ? 'node' : 'nginx', upstreamUrl, gateway, configs, gatewaySetup,
     close: async () => {
       await Promise.all(children.map((child) => child.stop()));
       await issuer.close();

@@ -3,6 +3,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { Gateway } from '../gateway/server.js';
+import { keepHeapCompact } from '../ops/heap.js';
 import { sessionStoreOf } from '../sessions/open.js';
 import { parseConfigOption, usageError } from './args.js';
 import { reportConfigError } from './check-config.js';
@@ -38,6 +39,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       }
       return await runPrimary(config, workers, SHUTDOWN_DRAIN_MS);
     }
+    keepHeapCompact();
     const code = await runUntilSignal(await Gateway.create(config), SHUTDOWN_DRAIN_MS);
     // A worker's channel to its primary would keep it alive once the gateway has stopped.
     if (cluster.isWorker) process.disconnect();
