@@ -8,6 +8,12 @@ const ms = (n: number): string => n.toFixed(2);
 const pad = (text: string, width: number): string => text.padStart(width);
 const duration = (ns: number): string => (ns < 10_000 ? `${int(ns)} ns` : `${(ns / 1000).toFixed(1)} µs`);
 
+/** 1,000 routes' throughput against 1 route's, in words: "6.1 % less", or "5.2 % more" when noise made it faster. */
+function routesDifference(ratio: number): string {
+  const percent = (100 * Math.abs(1 - ratio)).toFixed(1);
+  return ratio <= 1 ? `${percent} % less` : `${percent} % more`;
+}
+
 function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']): string[] {
   const bare = http.rows.find((r) => r.id === 'bare');
   const express = http.rows.find((r) => r.id === 'express');
@@ -61,7 +67,7 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
     const r = results.routes;
     lines.push('', `Policy, request matching the last route: in process ${duration(r.inProcess.oneRouteNs)} (1 route), `
       + `${duration(r.inProcess.thousandRoutesNs)} (1,000 routes) per evaluation; gateway ${int(r.oneRouteRps)} req/s (1 route), `
-      + `${int(r.thousandRoutesRps)} req/s (1,000 routes), ${(100 * (1 - r.thousandRoutesRps / r.oneRouteRps)).toFixed(1)} % less`);
+      + `${int(r.thousandRoutesRps)} req/s (1,000 routes), ${routesDifference(r.thousandRoutesRps / r.oneRouteRps)}`);
   }
   if (results.memory !== undefined) {
     const m = results.memory;
