@@ -130,7 +130,7 @@ export class UpstreamProxy {
       this.logger.warn({ reqId: request.requestId, app: request.app.config.name, err: (error as { code?: string }).code ?? 'error' }, 'upstream request failed');
       return upstreamFailure(error);
     }
-    this.metrics.observeUpstream(request.app.config.name, Number(process.hrtime.bigint() - started) / 1e9);
+    this.metrics.upstreamLatency.observe({ app: request.app.config.name }, Number(process.hrtime.bigint() - started) / 1e9);
     const headers = forwardableResponseHeaders(response.headers);
     headers['x-request-id'] = request.requestId;
     const html = isHtmlPage(req.method as string, response.statusCode, headers);

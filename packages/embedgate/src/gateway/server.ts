@@ -172,7 +172,7 @@ export class Gateway {
 
   private deny(req: IncomingMessage, res: ServerResponse, denial: Denial, context: AuditContext, app?: MountedApp, identity?: Identity): void {
     this.access.audit(denial, context, app?.config.name, identity);
-    this.metrics.countRequest(app?.config.name ?? '-', denial.status === 401 ? 'unauthenticated' : denial.status === 403 ? 'forbidden' : 'rejected');
+    this.metrics.requests.inc({ app: app?.config.name ?? '-', outcome: denial.status === 401 ? 'unauthenticated' : denial.status === 403 ? 'forbidden' : 'rejected' });
     sendDenial(req, res, denial, context.requestId);
   }
 
@@ -208,11 +208,11 @@ export class Gateway {
     const decision = await this.access.decide(req, app, target.path, method);
     if (decision.kind === 'deny') {
       if (this.embedding.answersWithBootstrap(req, decision.denial)) {
-        this.metrics.countRequest(app.config.name, 'bootstrap');
+        this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
         return this.embedding.sendBootstrap(req, res, decision.denial);
       }
       if (this.login !== undefined && startsSignIn(req, decision.denial)) {
-        this.metrics.countRequest(app.config.name, 'login');
+        this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
         return this.login.flow.start(req, res, `${target.path}${target.query}`, requestId);
       }
       return this.deny(req, res, decision.denial, context, app, decision.identity);
@@ -227,7 +227,7 @@ export class Gateway {
     const identity = decision.kind === 'allow' ? decision.identity : undefined;
     const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
       identity && await this.assertions.assertionFor(identity, app.config.name));
-    this.metrics.countRequest(app.config.name, decision.kind === 'public' ? 'public' : 'proxied');
+    this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
       rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization), signedIn: identity !== undefined,

@@ -28,10 +28,7 @@ export function upstreamHeaders(
   headers['x-forwarded-proto'] = client.proto;
   if (client.host !== '') headers['x-forwarded-host'] = client.host;
   headers['x-request-id'] = requestId;
-  if (identity !== undefined) {
-    Object.assign(headers, userHeaders(identity));
-    if (assertion !== undefined) headers['x-embedgate-assertion'] = assertion;
-  }
+  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion));
   return headers;
 }
 

@@ -35,25 +35,7 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  /** Labelled children of the per-request metrics, looked up once per app and outcome rather than per request. */
-  private readonly requestCounters = new Map<string, Map<string, Counter.Internal>>();
-  private readonly upstreamTimers = new Map<string, Histogram.Internal<'app'>>();
-
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'embedgate_' });
-  }
-
-  countRequest(app: string, outcome: string): void {
-    let byOutcome = this.requestCounters.get(app);
-    if (byOutcome === undefined) this.requestCounters.set(app, byOutcome = new Map());
-    let counter = byOutcome.get(outcome);
-    if (counter === undefined) byOutcome.set(outcome, counter = this.requests.labels({ app, outcome }));
-    counter.inc();
-  }
-
-  observeUpstream(app: string, seconds: number): void {
-    let timer = this.upstreamTimers.get(app);
-    if (timer === undefined) this.upstreamTimers.set(app, timer = this.upstreamLatency.labels({ app }));
-    timer.observe(seconds);
   }
 }
