@@ -81,6 +81,8 @@ function keyLookupError(error: unknown): Error {
 export class TokenVerifier {
   private readonly issuers = new Map<string, TrustedIssuer>();
   private readonly cache: VerifiedTokenCache;
+  /** Verifications under way, by token: concurrent first requests with one token share one verification and identity. */
+  private readonly inFlight = new Map<string, Promise<Identity>>();
 
   constructor(private readonly options: VerifierOptions) {
     this.cache = new VerifiedTokenCache(options.cacheSize);
@@ -136,9 +138,18 @@ export class TokenVerifier {
   }
 
   /** Returns the caller's identity or throws TokenError (401) / IdpUnavailableError (503). */
-  async verify(token: string): Promise<Identity> {
+  verify(token: string): Promise<Identity> {
     const known = this.known(token);
-    if (known !== undefined) return known;
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.inFlight.get(token);
+    if (pending === undefined) {
+      pending = this.verifyUncached(token).finally(() => this.inFlight.delete(token));
+      this.inFlight.set(token, pending);
+    }
+    return pending;
+  }
+
+  private async verifyUncached(token: string): Promise<Identity> {
     const now = Math.floor(Date.now() / 1000);
 
     if (token.length > this.options.maxTokenBytes) reject('token_too_large', 'the token is too large');
