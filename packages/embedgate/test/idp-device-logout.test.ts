@@ -108,6 +108,29 @@ describe('embedded IdP: device authorization grant', () => {
     assert.equal(replay.error, 'invalid_grant', 'a device code is used once');
   });
 
+  it('introspects the device\'s JWT access token (RFC 7662); revoking it ends it and its grant\'s refresh token', async () => {
+    const device = await client.initiateDeviceAuthorization(config, { scope: 'openid offline_access read' });
+    const browser = new BrowserSession(op.issuer);
+    await browser.get(device.verification_uri_complete as string);
+    await browser.submit({}, { button: 'Continue' });
+    await browser.submit({}, { button: /^Yes/ });
+    await submitLogin(browser, BOB);
+    const tokens = await poll(device);
+    const { payload } = await verifyAccessToken(config, tokens.access_token);
+
+    const info = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(info.active, true);
+    assert.equal(info.sub, 'bob');
+    assert.equal(info.client_id, 'cli');
+    assert.equal(info.scope, 'read');
+    assert.equal(info.exp, payload.exp);
+    assert.equal(info.aud, GATEWAY_AUDIENCE);
+
+    await client.tokenRevocation(config, tokens.access_token);
+    assert.deepEqual(await client.tokenIntrospection(config, tokens.access_token), { active: false });
+    assert.equal((await oauthError(client.refreshTokenGrant(config, tokens.refresh_token as string))).error, 'invalid_grant', 'the grant\'s refresh token went with it');
+  });
+
   it('accepts the verification_uri_complete link (code filled in), also without JavaScript', async () => {
     const device = await client.initiateDeviceAuthorization(config, { scope: 'openid' });
     assert.ok(device.verification_uri_complete !== undefined);

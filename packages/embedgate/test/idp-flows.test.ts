@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { rotateSigningKey } from '../src/idp/signing-keys.js';
 import { openIdpStore } from '../src/idp/store/open.js';
@@ -27,6 +27,7 @@ describe('embedded IdP: code + PKCE, tokens, refresh, client credentials, intros
       clients: [
         { client_id: 'portal', public: true, redirect_uris: [REDIRECT_URI], post_logout_redirect_uris: [POST_LOGOUT_URI] },
         { client_id: 'web', client_secret: WEB_SECRET, redirect_uris: [REDIRECT_URI] },
+        { client_id: 'userinfo-rp', client_secret: WEB_SECRET, redirect_uris: [REDIRECT_URI], userinfo_tokens: true },
         { client_id: 'reporting-job', client_secret: JOB_SECRET, grant_types: ['client_credentials'], roles: ['analyst', 'reporter'] },
         { client_id: 'form-job', client_secret: JOB_SECRET, token_endpoint_auth_method: 'client_secret_post', grant_types: ['client_credentials'] },
       ],
@@ -99,8 +100,25 @@ describe('embedded IdP: code + PKCE, tokens, refresh, client credentials, intros
     assert.equal(payload.client_id, 'web');
   });
 
-  it('answers userinfo for a token requested without a resource', async () => {
-    const config = await discover(op.issuer, 'portal');
+  it('gives a client that asks for no resource a JWT for the gateway (code, refresh, client credentials), with the user in the ID token', async () => {
+    const portal = await discover(op.issuer, 'portal');
+    const { tokens } = await signIn(portal, new BrowserSession(op.issuer), ALICE, { scope: 'openid profile email offline_access', prompt: 'consent' });
+    const { payload } = await verifyAccessToken(portal, tokens.access_token);
+    assert.equal(payload.aud, GATEWAY_AUDIENCE);
+    assert.deepEqual(payload.roles, ALICE.roles);
+    assert.equal(tokens.claims()?.email, ALICE.email, 'the ID token carries what userinfo would');
+    assert.equal(tokens.claims()?.name, ALICE.name);
+    const refreshed = await client.refreshTokenGrant(portal, tokens.refresh_token as string);
+    assert.equal((await verifyAccessToken(portal, refreshed.access_token)).payload.aud, GATEWAY_AUDIENCE);
+
+    const job = await discover(op.issuer, 'reporting-job', { secret: JOB_SECRET });
+    const machine = await verifyAccessToken(job, (await client.clientCredentialsGrant(job)).access_token);
+    assert.equal(machine.payload.aud, GATEWAY_AUDIENCE);
+    assert.deepEqual(machine.payload.roles, ['analyst', 'reporter']);
+  });
+
+  it('answers userinfo for a client registered with userinfo_tokens that asks for no resource', async () => {
+    const config = await discover(op.issuer, 'userinfo-rp', { secret: WEB_SECRET });
     const browser = new BrowserSession(op.issuer);
     const { tokens } = await signIn(config, browser, ALICE);
     assert.throws(() => decodeJwt(tokens.access_token), 'a userinfo token is opaque, not a JWT for the gateway');
@@ -212,12 +230,55 @@ describe('embedded IdP: code + PKCE, tokens, refresh, client credentials, intros
     assert.equal((await client.tokenIntrospection(portal, portalTokens.access_token)).active, true);
   });
 
-  it('answers introspection of a JWT access token for the resource with unsupported_token_type (verify it locally)', async () => {
-    // oidc-provider does not introspect structured (JWT) access tokens: the resource verifies them with the JWKS.
+  it('introspects a client-credentials JWT for the client that got it, and reports it inactive once revoked', async () => {
     const config = await discover(op.issuer, 'reporting-job', { secret: JOB_SECRET });
     const tokens = await client.clientCredentialsGrant(config, { resource: GATEWAY_AUDIENCE, scope: 'read' });
-    const failure = await oauthError(client.tokenIntrospection(config, tokens.access_token));
-    assert.deepEqual(failure, { error: 'unsupported_token_type', status: 400 });
+    const { payload } = await verifyAccessToken(config, tokens.access_token);
+    const info = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(info.active, true);
+    assert.equal(info.sub, 'reporting-job');
+    assert.equal(info.client_id, 'reporting-job');
+    assert.equal(info.scope, 'read');
+    assert.equal(info.exp, payload.exp);
+    assert.equal(info.aud, GATEWAY_AUDIENCE);
+    assert.equal(info.iss, op.issuer);
+    assert.deepEqual(info.roles, ['analyst', 'reporter']);
+
+    await client.tokenRevocation(config, tokens.access_token);
+    assert.deepEqual(await client.tokenIntrospection(config, tokens.access_token), { active: false });
+  });
+
+  it('introspects a code-flow JWT for a resource server, inactive once the user\'s grant is revoked', async () => {
+    const portal = await discover(op.issuer, 'portal');
+    const resourceServer = await discover(op.issuer, 'form-job', { secret: JOB_SECRET });
+    const { tokens } = await signIn(portal, new BrowserSession(op.issuer), ALICE, { scope: 'openid offline_access read', prompt: 'consent' });
+    const info = await client.tokenIntrospection(resourceServer, tokens.access_token);
+    assert.equal(info.active, true);
+    assert.equal(info.sub, 'alice');
+    assert.equal(info.client_id, 'portal');
+    assert.equal(info.scope, 'read');
+    assert.equal(info.aud, GATEWAY_AUDIENCE);
+    assert.ok(typeof info.exp === 'number' && info.exp > Date.now() / 1000);
+
+    await client.tokenRevocation(portal, tokens.refresh_token as string);   // ends the grant
+    assert.deepEqual(await client.tokenIntrospection(resourceServer, tokens.access_token), { active: false });
+  });
+
+  it('reports inactive a JWT it did not sign, one altered after signing and a bare jti', async () => {
+    const job = await discover(op.issuer, 'reporting-job', { secret: JOB_SECRET });
+    const real = (await client.clientCredentialsGrant(job)).access_token;
+    const claims = decodeJwt(real);
+    const { privateKey } = await generateKeyPair('RS256');
+    const header = decodeProtectedHeader(real);
+    const forged = await new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: header.kid as string }).sign(privateKey);
+    const [head, , signature] = real.split('.');
+    const altered = `${head}.${Buffer.from(JSON.stringify({ ...claims, scope: 'read write', roles: ['admin'] })).toString('base64url')}.${signature}`;
+    for (const [label, token] of [['forged', forged], ['altered', altered], ['jti alone', claims.jti as string]] as const) {
+      assert.deepEqual(await client.tokenIntrospection(job, token), { active: false }, label);
+    }
+    assert.equal((await client.tokenIntrospection(job, real)).active, true, 'the real token is still active');
+    await client.tokenRevocation(job, forged);
+    assert.equal((await client.tokenIntrospection(job, real)).active, true, 'revoking a forgery with its jti leaves the real token alone');
   });
 
   it('never writes tokens, codes, client secrets or passwords to its log', () => {

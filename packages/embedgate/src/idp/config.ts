@@ -26,6 +26,11 @@ const clientSchema = z.strictObject({
   backchannel_logout_uri: httpUrl.optional(),
   /** Roles put in client-credentials tokens of this client. */
   roles: names.default([]),
+  /**
+   * A code-flow client that asks for no resource gets a token for the userinfo endpoint (opaque) instead of a JWT for
+   * the gateway: for relying parties that read the user from userinfo (the ID token carries the same claims).
+   */
+  userinfo_tokens: z.boolean().default(false),
   /** Ask the user to approve this client's access (third-party clients); first-party clients skip it. */
   consent: z.boolean().default(false),
 }).superRefine((client, ctx) => {

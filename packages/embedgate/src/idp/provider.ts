@@ -6,6 +6,7 @@ import type { Accounts } from './accounts.js';
 import { DEVICE_GRANT, type IdpClientConfig, type IdpConfig } from './config.js';
 import { loadOidcProvider } from './load-provider.js';
 import type { IdpStore, OidcModelAdapter } from './store/types.js';
+import { rememberStructuredToken, type TokenPolicies } from './structured-tokens.js';
 import {
   deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, PAGE_HEADERS, signedOutPage,
 } from './views.js';
@@ -77,6 +78,19 @@ function keptPastExpiry(adapter: OidcModelAdapter): OidcModelAdapter {
   };
 }
 
+/**
+ * Who may introspect or revoke a token, for opaque and JWT tokens alike: a public client only its own tokens; a
+ * confidential one (e.g. a resource server) may introspect any, and is told it may not revoke another client's.
+ * (oidc-provider's defaults, spelled out: they print a console notice each time they run.)
+ */
+export const TOKEN_POLICIES: TokenPolicies = {
+  mayIntrospect: (client, tokenClientId) => client.clientAuthMethod !== 'none' || tokenClientId === client.clientId,
+  mayRevoke: (client, tokenClientId) => {
+    if (tokenClientId === client.clientId) return 'revoke';
+    return client.clientAuthMethod === 'none' ? 'ignore' : 'refuse';
+  },
+};
+
 export function clientMetadata(client: IdpClientConfig): ClientMetadata {
   return {
     client_id: client.client_id,
@@ -99,6 +113,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
   const { config, store, accounts } = deps;
   const { default: OidcProvider, errors } = await loadOidcProvider();
   const clientRoles = new Map(config.clients.map((client) => [client.client_id, client.roles]));
+  const userinfoClients = new Set(config.clients.filter((client) => client.userinfo_tokens).map((client) => client.client_id));
   const redirectOrigins = new Set(config.clients.flatMap((client) => client.redirect_uris.map((uri) => new URL(uri).origin)));
   // Back-channel logout URIs come from the operator's config, and typically point at loopback or private addresses
   // (the gateway, apps on the same network) that oidc-provider's anti-SSRF dispatcher refuses to connect to.
@@ -117,6 +132,7 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       email: ['email', 'email_verified'],
       roles: [config.roles_claim],
     },
+    formats: { customizers: { jwt: (_ctx, token, parts) => rememberStructuredToken(store, token, parts) } },
     responseTypes: ['code'],
     pkce: { required: () => true },
     rotateRefreshToken: true,
@@ -155,18 +171,16 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      // Explicit policies (oidc-provider's defaults, which print a console notice each time they run): a public client
-      // may introspect and revoke only its own tokens; a confidential one (e.g. a resource server) may introspect any.
       introspection: {
         enabled: true,
-        allowedPolicy: (_ctx, client, token) => client.clientAuthMethod !== 'none' || token.clientId === client.clientId,
+        allowedPolicy: (_ctx, client, token) => TOKEN_POLICIES.mayIntrospect(client, token.clientId),
       },
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx, client, token) => {
-          if (token.clientId === client.clientId) return true;
-          if (client.clientAuthMethod === 'none') return false;
-          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          const verdict = TOKEN_POLICIES.mayRevoke(client, token.clientId);
+          if (verdict === 'refuse') throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+          return verdict === 'revoke';
         },
       },
       userinfo: { enabled: true },
@@ -189,10 +203,10 @@ export async function createProvider(deps: ProviderDeps): Promise<Provider> {
       },
       resourceIndicators: {
         enabled: true,
+        // A client that asks for no resource gets a JWT for the gateway, the one resource this IdP serves; with openid
+        // that takes the granted resource, unless the client wants userinfo tokens (oidc-provider's own rule).
         defaultResource: (_ctx, _client, oneOf) => oneOf ?? config.resource,
-        // Device-flow clients (terminals, scripts) get a token for the gateway even when they ask for openid;
-        // code-flow clients asking for openid without a resource get a userinfo token (oidc-provider's rule).
-        useGrantedResource: (ctx) => ctx.oidc.params?.grant_type === DEVICE_GRANT,
+        useGrantedResource: (ctx) => ctx.oidc.params?.grant_type === DEVICE_GRANT || !userinfoClients.has(ctx.oidc.client?.clientId ?? ''),
         getResourceServerInfo: (_ctx, indicator) => {
           if (indicator !== config.resource) throw new errors.InvalidTarget();
           return {

@@ -10,7 +10,8 @@ import { createLogger } from '../ops/logger.js';
 import { Accounts } from './accounts.js';
 import type { IdpConfig } from './config.js';
 import { Interactions } from './interactions.js';
-import { createProvider } from './provider.js';
+import { createProvider, TOKEN_POLICIES } from './provider.js';
+import { structuredTokenEndpoints } from './structured-tokens.js';
 import { RateLimiter } from './rate-limit.js';
 import { activeSigningKeys, ensureSigningKey } from './signing-keys.js';
 import { openIdpStore } from './store/open.js';
@@ -92,6 +93,7 @@ async function buildProvider(deps: BuildDeps): Promise<LoadedProvider> {
     await next();
     ctx.set('x-frame-options', 'DENY');
   });
+  provider.use(structuredTokenEndpoints(provider, signingKeys, TOKEN_POLICIES));
   return { provider, callback: provider.callback(), kids: signingKeys.map((key) => key.kid).join(',') };
 }
 
