@@ -254,3 +254,57 @@ describe('embedgate serve and usage', () => {
     });
   });
 });
+
+describe('login: the audience sign-in asks for', () => {
+  const KEY = Buffer.alloc(32, 7).toString('base64');
+  const LOGIN = `login:\n  issuer: http://127.0.0.1:4000\n  client_id: gateway\n  client_secret: s3cret-s3cret\n  encryption_key: ${KEY}\n`;
+  const withLogin = (text: string, extra = ''): unknown => parseConfigText(`${text}${LOGIN}${extra}`);
+
+  it('defaults login.resource to the issuer\'s one trusted audience (RFC 8707), and sends nothing else', () => {
+    const config = parseConfig(withLogin(BASE));
+    assert.equal(config.login?.resource, 'http://127.0.0.1:4180');
+    assert.equal(config.login?.audience, undefined);
+  });
+
+  it('defaults login.audience instead with preset auth0; sends nothing with presets whose provider picks the audience', () => {
+    const auth0 = parseConfig(withLogin(edit('algorithms: [RS256]', 'algorithms: [RS256]\n    preset: auth0')));
+    assert.deepEqual([auth0.login?.audience, auth0.login?.resource], ['http://127.0.0.1:4180', undefined]);
+    for (const preset of ['keycloak', 'okta', 'entra', 'cognito']) {
+      const config = parseConfig(withLogin(edit('algorithms: [RS256]', `algorithms: [RS256]\n    preset: ${preset}`)));
+      assert.deepEqual([config.login?.audience, config.login?.resource], [undefined, undefined], preset);
+    }
+  });
+
+  it('keeps what the operator set', () => {
+    const config = parseConfig(withLogin(edit('audiences: [http://127.0.0.1:4180]', 'audiences: [http://127.0.0.1:4180, https://other.example]'), '  resource: https://other.example\n'));
+    assert.equal(config.login?.resource, 'https://other.example');
+  });
+
+  it('refuses a login.resource or login.audience the gateway does not trust for that issuer, naming the field', () => {
+    for (const key of ['resource', 'audience']) {
+      assert.throws(() => parseConfig(withLogin(BASE, `  ${key}: https://elsewhere.example\n`)), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, new RegExp(`^login\\.${key}: must be one of the audiences trusted for http://127\\.0\\.0\\.1:4000`, 'm'));
+        return true;
+      });
+    }
+  });
+
+  it('check-config warns (exit 0) when no audience is asked for and none can be derived', async () => {
+    const file = writeConfig('login-two-audiences', `${edit('audiences: [http://127.0.0.1:4180]', 'audiences: [http://127.0.0.1:4180, https://other.example]')}${LOGIN}`);
+    const result = await runCli(['check-config', '--config', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /login\.resource: not set, and none is derived from issuers\[0\] \(it trusts 2 audiences\)/);
+  });
+
+  it('check-config warns when the embedded IdP in the same file issues tokens for an audience the gateway does not trust', async () => {
+    const idp = 'idp:\n  issuer: http://127.0.0.1:4000\n  resource: http://127.0.0.1:9999\n';
+    const file = writeConfig('idp-resource', `${BASE}${idp}`);
+    const result = await runCli(['check-config', '--config', file]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /issuers\[0\]\.audiences: does not contain idp\.resource \(http:\/\/127\.0\.0\.1:9999\)/);
+    const fine = await runCli(['check-config', '--config', writeConfig('idp-resource-ok', `${BASE}${idp.replace('9999', '4180')}${LOGIN}`)]);
+    assert.equal(fine.code, 0, fine.stderr);
+    assert.equal(fine.stderr, '', 'nothing to warn about');
+  });
+});

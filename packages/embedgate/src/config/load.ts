@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { withLoginDefaults } from './login-defaults.js';
 import { configSchema, type GatewayConfig } from './schema.js';
 
 /** A configuration problem; the CLI prints `message` and exits with code 2. */
@@ -55,11 +56,11 @@ export function describeIssues(error: z.ZodError, basePath: PropertyKey[] = []):
   });
 }
 
-/** Validates an already-parsed config object (after env expansion). */
+/** Validates an already-parsed config object (after env expansion) and fills in the defaults derived from it. */
 export function parseConfig(raw: unknown): GatewayConfig {
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(describeIssues(result.error));
-  return result.data;
+  return withLoginDefaults(result.data);
 }
 
 /** Parses YAML text into a plain object, with env expansion. */

@@ -146,9 +146,12 @@ const loginSchema = z.strictObject({
    * refresh token — only with prompt=consent; first-party clients usually skip the consent page.
    */
   prompt: z.enum(['none', 'login', 'consent', 'select_account']).optional(),
-  /** RFC 8707 resource for the access token (the gateway's audience), when the provider needs it asked for. */
+  /**
+   * RFC 8707 resource for the access token (the gateway's audience). Default: the issuer's one trusted audience, for
+   * providers with no preset (see login-defaults.ts).
+   */
   resource: httpUrl.optional(),
-  /** Auth0's way of asking for an access token for an API. */
+  /** Auth0's way of asking for an access token for an API; default: the one trusted audience with preset auth0. */
   audience: z.string().min(1).optional(),
   /** Where the provider sends the browser after sign-out (register it with the provider); else its own page. */
   post_logout_redirect_uri: httpUrl.optional(),
@@ -206,6 +209,13 @@ export const configSchema = z.strictObject({
   }
   if (auth === 'private_key_jwt' && config.login?.private_key === undefined) {
     ctx.addIssue({ code: 'custom', path: ['login', 'private_key'], message: 'is required with client_auth private_key_jwt' });
+  }
+  const loginIssuer = config.issuers.find((issuer) => issuer.issuer === config.login?.issuer);
+  for (const key of ['resource', 'audience'] as const) {
+    const asked = config.login?.[key];
+    if (asked !== undefined && loginIssuer !== undefined && !loginIssuer.audiences.includes(asked)) {
+      ctx.addIssue({ code: 'custom', path: ['login', key], message: `must be one of the audiences trusted for ${loginIssuer.issuer} (issuers[].audiences): access tokens asked for ${asked} would all be refused` });
+    }
   }
   if (config.login !== undefined && config.login.idle_timeout_seconds > config.login.session_max_seconds) {
     ctx.addIssue({ code: 'custom', path: ['login', 'idle_timeout_seconds'], message: 'must not be longer than session_max_seconds' });

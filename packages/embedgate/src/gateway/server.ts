@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
+import { configWarnings } from '../config/warnings.js';
 import { rawHeaderProblem } from '../http/headers.js';
 import { normalizeTarget } from '../http/path.js';
 import { isNavigation, sendDenial, type Denial } from '../http/respond.js';
@@ -130,6 +131,7 @@ export class Gateway {
     const address = this.server.address() as AddressInfo;
     const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     this.logger.info({ listen: `${shownHost}:${address.port}`, apps: this.config.apps.map((a) => a.prefix) }, 'embedgate gateway listening');
+    for (const warning of configWarnings(this.config)) this.logger.warn({ config: warning }, 'configuration warning');
     // Start-up lines go out at once; later lines are batched (ops/logger.ts).
     this.logger.flush();
     return { url: `http://${shownHost}:${address.port}`, port: address.port };

@@ -11,6 +11,7 @@ import { sendDenial, type Denial } from '../http/respond.js';
 import type { Identity } from '../identity/identity.js';
 import { SessionStoreUnavailableError } from '../sessions/errors.js';
 import type { Sessions } from '../sessions/sessions.js';
+import { TokenError } from '../tokens/errors.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import { endBrowserSession, LOGIN_SESSION_COOKIE, loginSessionCookie } from './cookies.js';
 import { failureReason, PROVIDER_UNAVAILABLE, type LoginProvider } from './provider.js';
@@ -23,6 +24,17 @@ export const SIGN_IN_PATH = '/_embedgate/login';
 const MAX_RETURN_PATH = 2048;
 
 const LOGIN_FAILED: Denial = { status: 400, error: 'login_failed', message: 'Sign-in did not complete. Go back to the app and open it again.' };
+/** The provider signed the user in but its access token is not one the gateway takes: the operator must act. */
+const NOT_FOR_GATEWAY: Denial = {
+  status: 502,
+  error: 'login_misconfigured',
+  message: 'You signed in, but the identity provider\'s access token is not a JWT for this gateway, so no session was made. '
+    + 'The gateway\'s administrator must set login.resource (login.audience for Auth0) to the gateway\'s audience; the gateway\'s log says more.',
+};
+/** Token failures that mean the provider was not asked for (or does not issue) a JWT for the gateway's audience. */
+const NOT_FOR_GATEWAY_REASONS = new Set(['malformed_token', 'unsupported_token_format', 'invalid_audience']);
+
+class AccessTokenNotForGateway extends Error {}
 
 export interface LoginDeps {
   config: GatewayConfig;
@@ -130,7 +142,7 @@ export class LoginFlow {
       }, this.deps.extraParameters);
       const idToken = tokens.claims();
       if (idToken === undefined) throw new Error('no ID token');
-      const identity = await this.withUserInfo(provider, await this.deps.verifier.verify(tokens.access_token), tokens.access_token, idToken.sub);
+      const identity = await this.withUserInfo(provider, await this.verifyAccessToken(tokens.access_token), tokens.access_token, idToken.sub);
       if (identity.subject !== idToken.sub || identity.issuer !== idToken.iss) {
         throw new Error('the access token and the ID token do not name the same user');
       }
@@ -152,7 +164,24 @@ export class LoginFlow {
       res.end();
     } catch (error) {
       if (error instanceof SessionStoreUnavailableError) throw error;   // 503 from the gateway, not a failed sign-in
+      if (error instanceof AccessTokenNotForGateway) {
+        this.deps.logger.warn({ audit: 'login_failed', reason: error.message }, 'sign-in failed: configuration');
+        return sendDenial(req, res, NOT_FOR_GATEWAY, requestId);
+      }
       this.fail(req, res, requestId, failureReason(error));
+    }
+  }
+
+  /** The access token from the code exchange, checked like any bearer token, with a fix named when it is not for us. */
+  private async verifyAccessToken(token: string): Promise<Identity> {
+    try {
+      return await this.deps.verifier.verify(token);
+    } catch (error) {
+      if (!(error instanceof TokenError) || !NOT_FOR_GATEWAY_REASONS.has(error.reason)) throw error;
+      const { issuer, resource, audience } = this.deps.login;
+      const asked = resource !== undefined ? `login.resource ${resource}` : audience !== undefined ? `login.audience ${audience}` : 'no audience (login.resource and login.audience are unset)';
+      throw new AccessTokenNotForGateway(`the access token ${issuer} issued at sign-in is not a JWT for this gateway (${error.message}); sign-in asked for ${asked}. `
+        + `Set login.resource (login.audience for Auth0) to one of the issuer's audiences, and make sure the provider issues JWT access tokens for it`);
     }
   }
 
