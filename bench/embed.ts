@@ -40,7 +40,7 @@ export interface EmbedFigures {
 }
 
 function scriptSizes(): ScriptSize[] {
-  return ['host', 'frame'].map((name) => {
+  return ['host', 'host.module', 'frame'].map((name) => {
     const body = readFileSync(new URL(`../packages/embed/dist/${name}.min.js`, import.meta.url));
     return { name: `${name}.min.js`, minBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
   });

@@ -41,7 +41,7 @@ export function checkTargets(results: Results): TargetCheck[] {
       ? { name: WORKERS_CHECK, target: `≥ ${WORKERS_SCALE}×`, measured: 'not supported yet', pass: undefined }
       : check(WORKERS_CHECK, `≥ ${WORKERS_SCALE}×`, workers && workers.twoRps / workers.oneRps, (v) => `${v.toFixed(2)}×`, (v) => v >= WORKERS_SCALE),
     check('embed handshake (added to first request)', '≤ 50 ms', results.embed?.addedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 50),
-    ...['host.min.js', 'frame.min.js'].map((name) => check(`${name} min+gzip`, '≤ 3 KB', scripts.find((s) => s.name === name)?.gzipBytes,
+    ...['host.min.js', 'host.module.min.js', 'frame.min.js'].map((name) => check(`${name} min+gzip`, '≤ 3 KB', scripts.find((s) => s.name === name)?.gzipBytes,
       (v) => `${v} B`, (v) => v <= SCRIPT_BUDGET_BYTES)),
   ];
 }

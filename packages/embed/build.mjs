@@ -1,5 +1,6 @@
-// Bundles the two browser scripts the gateway serves: dist/host.min.js (/_embedgate/host.js) and
-// dist/frame.min.js (/_embedgate/frame.js). Classic-script IIFEs, minified, no imports.
+// Bundles the browser scripts the gateway serves: dist/host.min.js (/_embedgate/host.js) and dist/frame.min.js
+// (/_embedgate/frame.js), classic-script IIFEs with no imports, and dist/host.module.min.js (/_embedgate/host.mjs),
+// the host SDK as an ES module. All minified.
 // `node build.mjs` writes them and prints their sizes; tests call bundle({ write: false }).
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
@@ -9,26 +10,27 @@ import process from 'node:process';
 const root = fileURLToPath(new URL('.', import.meta.url));
 
 export const BUNDLES = {
-  'host.min.js': 'src/bundle-host.ts',
-  'frame.min.js': 'src/bundle-frame.ts',
+  'host.min.js': { entry: 'src/bundle-host.ts', format: 'iife' },
+  'frame.min.js': { entry: 'src/bundle-frame.ts', format: 'iife' },
+  'host.module.min.js': { entry: 'src/bundle-host-module.ts', format: 'esm' },
 };
 
 /**
- * Builds both bundles. With write: false nothing is written and the code is returned.
+ * Builds every bundle. With write: false nothing is written and the code is returned.
  * @param {{ write?: boolean }} [options]
- * @returns {Promise<Record<string, string | undefined>>} { 'host.min.js': code, 'frame.min.js': code }
+ * @returns {Promise<Record<string, string | undefined>>} { 'host.min.js': code, … }
  */
 export async function bundle({ write = true } = {}) {
   /** @type {Record<string, string | undefined>} */
   const out = {};
-  await Promise.all(Object.entries(BUNDLES).map(async ([name, entry]) => {
+  await Promise.all(Object.entries(BUNDLES).map(async ([name, { entry, format }]) => {
     const result = await build({
       absWorkingDir: root,
       entryPoints: [entry],
       outfile: `dist/${name}`,
       bundle: true,
       minify: true,
-      format: 'iife',
+      format,
       platform: 'browser',
       target: 'es2022',
       legalComments: 'none',

@@ -1,12 +1,12 @@
-// The two scripts the gateway serves: size budget (3 KB min+gzip each), classic scripts without imports,
-// and no globals beyond window.embedgate (host) / none (frame).
+// The scripts the gateway serves: size budget (3 KB min+gzip each), classic scripts without imports and no globals
+// beyond window.embedgate (host) / none (frame), and the host SDK as an ES module with named exports and no global.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { bundle } from '../build.mjs';
 
-const bundles = (await bundle({ write: false })) as Record<'host.min.js' | 'frame.min.js', string>;
+const bundles = (await bundle({ write: false })) as Record<'host.min.js' | 'frame.min.js' | 'host.module.min.js', string>;
 const BUDGET = 3072;
 
 for (const name of ['host.min.js', 'frame.min.js'] as const) {
@@ -52,4 +52,15 @@ test('host.min.js defines window.embedgate only', () => {
   const ctx: Record<string, unknown> = { addEventListener() {}, removeEventListener() {} };
   const added = globalsAfter(bundles['host.min.js'], ctx);
   assert.deepEqual(added, ['embedgate']);
+});
+
+test(`host.module.min.js is at most ${BUDGET} bytes min+gzip, an ES module exporting the host API, and sets no global`, async () => {
+  const code = bundles['host.module.min.js'];
+  const gzip = gzipSync(Buffer.from(code), { level: 9 }).length;
+  assert.ok(gzip <= BUDGET, `${gzip} bytes gzip > ${BUDGET}`);
+  const before = new Set(Object.getOwnPropertyNames(globalThis));
+  const api = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(api).sort(), ['attach', 'defineElement', 'events', 'gatewayOrigin', 'version']);
+  assert.equal(typeof api.attach, 'function');
+  assert.deepEqual(Object.getOwnPropertyNames(globalThis).filter((name) => !before.has(name)), []);
 });

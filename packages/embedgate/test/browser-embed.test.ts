@@ -218,4 +218,30 @@ describe('embedded app in a cross-site iframe (Chromium, third-party cookies blo
     assert.deepEqual(bare.headers.getSetCookie(), []);
     assert.equal(env.app.requests.length, before, 'the upstream received nothing');
   });
+
+  for (const [sdk, how] of [['module', 'import { attach } from …/_embedgate/host.mjs'], ['import', 'await import(…/_embedgate/host.js), then window.embedgate']] as const) {
+    it(`7: a host page on another site loads the SDK as an ES module (${how}): the app signs in and its callback rules hold`, async () => {
+      const t = await tab();
+      await t.page.goto(`${env.host.origin}/host.html?user=alice&sdk=${sdk}`);
+      await waitForHostEvent(t.page, 'ready');
+      const frame = appFrameOf(t);
+      assert.equal(await textMatching(frame, '#layout', /^\d+$/), '200');
+      assert.equal(await textMatching(frame, '#payroll', /^\d+$/), '403', 'an analyst\'s payroll callback is still refused');
+      assert.deepEqual((await hostState(t.page)).events.map((e) => e.type), ['ready']);
+      assert.equal(await t.page.evaluate('typeof window.embedgate'), sdk === 'module' ? 'undefined' : 'object', 'the module sets no global; host.js does');
+      assert.deepEqual(problems(t), []);
+    });
+  }
+
+  it('7: host.js and host.mjs answer CORS for any origin (public scripts, no credentials); frame.js does not', async () => {
+    for (const path of ['/_embedgate/host.js', '/_embedgate/host.mjs']) {
+      const response = await fetch(`${env.gwOrigin}${path}`, { headers: { origin: 'https://any.example' } });
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get('access-control-allow-origin'), '*', path);
+      assert.equal(response.headers.get('access-control-allow-credentials'), null, path);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/javascript/, path);
+    }
+    const frameScript = await fetch(`${env.gwOrigin}/_embedgate/frame.js`, { headers: { origin: 'https://any.example' } });
+    assert.equal(frameScript.headers.get('access-control-allow-origin'), null);
+  });
 });

@@ -1,5 +1,7 @@
-// Serves the embed SDK's built scripts (frame.js for apps, host.js for host pages) from @embedgate/embed. A URL with
-// the script's current version (?v=…, what the gateway puts in pages) may be cached for good; a bare URL revalidates.
+// Serves the embed SDK's built scripts (frame.js for apps; host.js, and host.mjs as an ES module, for host pages) from
+// @embedgate/embed. A URL with the script's current version (?v=…, what the gateway puts in pages) may be cached for
+// good; a bare URL revalidates. The host scripts are public and answer CORS for any origin, so that pages on other
+// origins can import() them.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,7 +19,11 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 const FILES: Record<string, string> = {
   '/_embedgate/frame.js': 'frame.min.js',
   '/_embedgate/host.js': 'host.min.js',
+  '/_embedgate/host.mjs': 'host.module.min.js',
 };
+
+/** Loaded by host pages on other origins, also as modules (which are fetched in CORS mode, without credentials). */
+const CROSS_ORIGIN = new Set(['/_embedgate/host.js', '/_embedgate/host.mjs']);
 
 function loadAssets(): Map<string, Asset> {
   const dist = dirname(createRequire(import.meta.url).resolve('@embedgate/embed'));
@@ -47,7 +53,7 @@ export class EmbedAssets {
     return this.assets.get(path)?.body.toString('utf8') ?? '';
   }
 
-  /** Answers the two script paths; returns false for anything else. */
+  /** Answers the script paths; returns false for anything else. */
   serve(path: string, req: IncomingMessage, res: ServerResponse): boolean {
     const asset = this.assets.get(path);
     if (asset === undefined) return false;
@@ -59,6 +65,7 @@ export class EmbedAssets {
       etag,
       'x-content-type-options': 'nosniff',
       'cross-origin-resource-policy': 'cross-origin',
+      ...(CROSS_ORIGIN.has(path) ? { 'access-control-allow-origin': '*' } : {}),
     };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers);

@@ -60,7 +60,7 @@ export class Embedding {
     return this.origins.length > 0 && this.assets !== undefined;
   }
 
-  /** Answers /_embedgate/session, /_embedgate/frame.js and /_embedgate/host.js; false for other paths. */
+  /** Answers /_embedgate/session and the SDK scripts (frame.js, host.js, host.mjs); false for other paths. */
   async serve(path: string, req: IncomingMessage, res: ServerResponse, deny: (denial: Denial, identity?: Identity) => void): Promise<boolean> {
     if (path === SESSION_PATH) {
       await handleSessionRequest(req, res, { ...this.deps, deny });

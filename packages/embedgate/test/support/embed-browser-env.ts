@@ -213,8 +213,16 @@ window.addEventListener('message', function (e) {
   window.messages.push({ origin: e.origin, data: data, ports: e.ports.length, fromApp: !!app && e.source === app.contentWindow });
 });`;
 
+/** How the host page loads the SDK (?sdk=): a classic script tag, the ES module's named exports, or import() of host.js. */
+const SDK_LOADERS: Record<string, (gateway: string) => string> = {
+  classic: (gateway) => `<script src="${gateway}/_embedgate/host.js"></script><script>window.startHost(window.embedgate);</script>`,
+  module: (gateway) => `<script type="module">import * as sdk from '${gateway}/_embedgate/host.mjs'; window.startHost(sdk);</script>`,
+  import: (gateway) => `<script type="module">await import('${gateway}/_embedgate/host.js'); window.startHost(window.embedgate);</script>`,
+};
+
 /**
- * GET /host.html?user=&ttl=&app=&src=&attacker= — the host page: loads the gateway's host.js, attaches the iframe #app
+ * GET /host.html?user=&ttl=&app=&src=&attacker=&sdk= — the host page: loads the gateway's host SDK (sdk=classic, the
+ *   default: a script tag; module: host.mjs's exports; import: import() of host.js), attaches the iframe #app
  *   (window.handle), counts getToken calls (window.tokenCalls), records events (window.events) and every window
  *   message (window.messages); the iframe shows gateway + app (default /sales/), or src when given; with attacker=URL
  *   it also frames that URL next to the app.
@@ -265,29 +273,29 @@ async function respondSite(req: IncomingMessage, res: ServerResponse, opts: { ga
 <iframe id="app" title="Sales dashboard" style="width:900px;height:600px;border:0"></iframe>
 ${attacker === '' ? '' : `<iframe id="attacker" title="Advert" src="${attr(attacker)}"></iframe>`}
 <script>${MESSAGE_RECORDER}</script>
-<script src="${opts.gateway}/_embedgate/host.js"></script>
 <script>
-(function () {
+window.startHost = function (sdk) {
   var params = new URLSearchParams(location.search);
   var user = params.get('user') || 'alice';
   var ttl = params.get('ttl') || '300';
   var iframe = document.getElementById('app');
   window.events = []; window.tokenCalls = 0; window.frameLoads = 0;
   iframe.addEventListener('load', function () { window.frameLoads++; });
-  if (!window.embedgate) { window.sdkMissing = true; return; }
-  window.handle = window.embedgate.attach(iframe, {
+  if (!sdk) { window.sdkMissing = true; return; }
+  window.handle = sdk.attach(iframe, {
     gateway: ${JSON.stringify(opts.gateway)},
     getToken: function () {
       window.tokenCalls++;
       return fetch('/token?user=' + encodeURIComponent(user) + '&ttl=' + encodeURIComponent(ttl)).then(function (r) { return r.text(); });
     },
   });
-  window.embedgate.events.forEach(function (type) {
+  sdk.events.forEach(function (type) {
     window.handle.on(type, function (d) { window.events.push({ type: d.type, message: d.message || '', at: Date.now() }); });
   });
   iframe.src = params.get('src') || ${JSON.stringify(opts.gateway)} + (params.get('app') || '/sales/');
-})();
-</script>`));
+};
+</script>
+${SDK_LOADERS[q('sdk', 'classic')]?.(opts.gateway) ?? ''}`));
       return;
     }
     case '/attacker.html':
