@@ -1,6 +1,8 @@
-// Bundles the browser scripts the gateway serves: dist/host.min.js (/_embedgate/host.js) and dist/frame.min.js
-// (/_embedgate/frame.js), classic-script IIFEs with no imports, and dist/host.module.min.js (/_embedgate/host.mjs),
-// the host SDK as an ES module. All minified.
+// Bundles the browser scripts the gateway serves, as classic-script IIFEs with no imports: dist/host.min.js
+// (/_embedgate/host.js), dist/frame.min.js (/_embedgate/frame.js, in the app's pages), dist/bootstrap.min.js (inlined
+// into the bootstrap page), dist/worker.min.js (/_embedgate/worker.js, the service worker) and dist/worker-page.min.js
+// (/_embedgate/worker-page.js, its page side); and
+// dist/host.module.min.js (/_embedgate/host.mjs), the host SDK as an ES module. All minified.
 // `node build.mjs` writes them and prints their sizes; tests call bundle({ write: false }).
 import { build } from 'esbuild';
 import { gzipSync } from 'node:zlib';
@@ -12,6 +14,9 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 export const BUNDLES = {
   'host.min.js': { entry: 'src/bundle-host.ts', format: 'iife' },
   'frame.min.js': { entry: 'src/bundle-frame.ts', format: 'iife' },
+  'bootstrap.min.js': { entry: 'src/bundle-bootstrap.ts', format: 'iife' },
+  'worker.min.js': { entry: 'src/worker.ts', format: 'iife' },
+  'worker-page.min.js': { entry: 'src/bundle-worker-page.ts', format: 'iife' },
   'host.module.min.js': { entry: 'src/bundle-host-module.ts', format: 'esm' },
 };
 

@@ -27,11 +27,18 @@ export type GetToken = () => Promise<string | null | undefined> | string | null 
  * getToken().
  */
 export const REUSE_FOR_NEXT_PAGE_MS = 5000;
+const SESSION_PATH = '/_embedgate/session';
 
 export interface AttachOptions {
   /** the gateway's URL; only its origin is used, compared exactly with the hello's origin */
   gateway: string;
   getToken: GetToken;
+  /**
+   * The app's URL on the gateway, for an iframe that has not navigated yet: attach() makes the session from this
+   * page first (a CORS POST with the token), then points the iframe there, so its first page load is the app itself.
+   * Without it (or when that fails), the framed app's bootstrap page makes the session.
+   */
+  src?: string;
 }
 
 export interface EmbedHandle {
@@ -121,6 +128,30 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       hello.postMessage({ type: 'sign-out' } satisfies HostMessage);
     }
   };
+
+  // The session before the first navigation: its partitioned cookie lands in this page's partition, where the frame
+  // will look for it. Whatever happens, the iframe then navigates (a failure leaves it to the bootstrap page).
+  const open = async (src: URL): Promise<void> => {
+    try {
+      const token = await getToken();
+      if (typeof token === 'string' && token) {
+        kept = { token, at: Date.now() };
+        await fetch(origin + SESSION_PATH, {
+          method: 'POST', mode: 'cors', credentials: 'include',
+          headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
+          body: JSON.stringify({ path: src.pathname }),
+        });
+      }
+    } catch {
+      // the bootstrap page asks again
+    }
+    iframe.src = src.href;
+  };
+  if (options.src !== undefined) {
+    const src = new URL(options.src, location.href);
+    if (src.origin !== origin) throw new TypeError('embedgate: src must be a URL of the gateway');
+    void open(src);
+  }
 
   window.addEventListener('message', onMessage);
   // A frame that already said hello before we listened says it again. Only worth asking when the iframe shows a

@@ -64,11 +64,14 @@ export function defineElement(name = 'embedgate-frame'): void {
       if (!frame) {
         frame = this.#frame = document.createElement('iframe');
         Object.assign(frame.style, { border: '0', width: '100%', height: '100%', display: 'block' });
+        frame.title = this.getAttribute('title') ?? 'Embedded app';
         this.append(frame);
-        const handle = this.#handle = attach(frame, { gateway, getToken: () => this.#getToken?.() });
+        // attach() makes the session first and then navigates the new iframe to src.
+        const handle = this.#handle = attach(frame, { gateway, getToken: () => this.#getToken?.(), src });
         for (const type of EMBED_EVENTS) {
           handle.on(type, (detail) => this.dispatchEvent(new CustomEvent('embedgate:' + type, { detail })));
         }
+        return;
       }
       frame.title = this.getAttribute('title') ?? 'Embedded app';
       if (frame.getAttribute('src') !== src) frame.src = src;

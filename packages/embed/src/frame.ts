@@ -1,235 +1,43 @@
-// The frame script: served by the gateway at /_embedgate/frame.js and run inside the iframe, on the gateway's origin.
-//   bootstrap mode — the tiny page the gateway answers an unauthenticated framed navigation with: say hello to
-//                    the (allowlisted) parent, get a token over the MessageChannel, turn it into a session, reload.
-//   app mode       — injected into the app's HTML: hello + ready, renew the session before it ends, optionally put
-//                    the bearer on same-origin fetch/XHR (header mode), renew once on a 401, obey sign-out.
-import { PROTOCOL_VERSION, isAttach, type FrameMessage, type HelloMessage, type HostMessage } from './protocol.js';
-import { isHostMessage, isSameOrigin, parseExpiry, parseOrigins, renewDelay, targetOrigins } from './checks.js';
+// The frame script of the app's pages (served at /_embedgate/frame.js, injected into the app's HTML by the gateway):
+// hello + ready to the host, renew the session before it ends, optionally put the bearer on same-origin fetch/XHR
+// (header mode), renew once on a 401, obey sign-out. In worker mode the service worker carries the session (and
+// learns each renewed handle from the session answers it passes on); the gateway adds worker-page.js to such pages.
+import { isSameOrigin, renewDelay } from './checks.js';
+import {
+  exchange, expires, MESSAGES, nativeFetch, openLink, readConfig, report, requestToken, send, skew, stopped, token, waiting,
+  type FrameConfig,
+} from './frame-link.js';
 
-export interface FrameConfig {
-  mode: 'bootstrap' | 'app';
-  /** exact host origins allowed to receive the hello */
-  origins: string[];
-  /** epoch seconds when the current session ends (app mode) */
-  expires?: number;
-  /** put `Authorization: Bearer` on same-origin fetch/XHR */
-  headerMode: boolean;
-  /** header mode: hold the app's first requests until the token is there (the app reads the bearer itself) */
-  waitForToken: boolean;
-}
-
-export const SESSION_PATH = '/_embedgate/session';
-/** How long to wait for the host to answer a token request. */
-export const TOKEN_TIMEOUT_MS = 20_000;
 /** Successive scheduled renewals are at least this far apart, whatever the clocks say. */
 const MIN_RENEW_GAP_MS = 5000;
 /** A 401 does not trigger another renewal this soon after a successful one. */
 const RENEW_COOLDOWN_MS = 10_000;
-
-export const MESSAGES = {
-  'not-allowed': 'This app can only be shown inside an approved page.',
-  'signed-out': 'You are signed out. Sign in again to use this app.',
-  forbidden: 'You do not have access to this app.',
-  error: 'Sign-in failed. Reload the page to try again.',
-  expired: 'Your session has ended. Reload the page to continue.',
-  cookie: 'This browser blocked the sign-in cookie. Allow cookies for this site, then reload.',
-} as const;
-
-type Outcome = 'ok' | 'signed-out' | 'forbidden' | 'error' | 'host-error';
-type TokenAnswer = Exclude<HostMessage, { type: 'sign-out' }>;
 const RELOAD_KEY = 'embedgate:reloaded';
 /** The wait for the first token before a same-origin request leaves in header mode. */
 const FIRST_TOKEN_WAIT_MS = 5000;
 
-/** Reads the data-embedgate-* attributes of the script element; undefined when the mode is missing or unknown. */
-export function readConfig(script: HTMLOrSVGScriptElement | null | undefined): FrameConfig | undefined {
-  const data = script?.dataset;
-  const mode = data?.embedgateMode;
-  if (!data || (mode !== 'bootstrap' && mode !== 'app')) return undefined;
-  return {
-    mode,
-    origins: parseOrigins(data.embedgateOrigins),
-    expires: parseExpiry(data.embedgateExpires),
-    headerMode: data.embedgateHeaderMode === 'true',
-    waitForToken: data.embedgateWaitForToken === 'true',
-  };
-}
-
-export function start(script: HTMLOrSVGScriptElement | null = document.currentScript
-  ?? document.querySelector<HTMLScriptElement>('script[data-embedgate-mode]')): void {
-  const config = readConfig(script);
-  if (!config) return;
-  const app = config.mode === 'app';
+export function start(config: FrameConfig | undefined = readConfig()): void {
+  if (config?.mode !== 'app') return;
   const { headerMode } = config;
-  const nativeFetch = window.fetch;
-  let box: HTMLElement | undefined;
-  let ports: MessagePort[] = [];
-  let waiters: Array<(m: TokenAnswer) => void> = [];
-  let token = '';
-  let expires = config.expires;
-  let stopped = false;
-  let busy = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let renewal: Promise<boolean> | undefined;
   let generation = 0;
   let lastRenewal = 0;
-  /** server clock − local clock, from the Date header of session responses (expires_at is server time) */
-  let skew = 0;
-  const serverNow = (): number => Date.now() + skew;
   let firstToken: Promise<unknown> | undefined;
 
-  const show = (text: string): void => {
-    if (!box) {
-      box = document.createElement('div');
-      box.setAttribute('role', 'alert');
-      Object.assign(box.style, {
-        position: 'fixed', inset: '0', zIndex: '2147483647', display: 'grid', placeItems: 'center', padding: '1em',
-        background: 'rgba(255,255,255,.96)', color: '#222', font: '16px system-ui,sans-serif', textAlign: 'center',
-      });
-      (document.body ?? document.documentElement).append(box);
-    }
-    box.textContent = text;
-  };
-  const send = (message: FrameMessage): void => {
-    for (const port of ports) port.postMessage(message);
-  };
-  // POST names the app (its path) so that the gateway checks that app's policy before it sets a cookie.
-  const session = (method: string, bearer?: string): Promise<Response> =>
-    nativeFetch.call(window, SESSION_PATH, bearer ? {
-      method, credentials: 'include',
-      headers: { authorization: 'Bearer ' + bearer, 'content-type': 'application/json' },
-      body: JSON.stringify({ path: location.pathname }),
-    } : { method, credentials: 'include' });
-
-  if (window.parent === window) {
-    if (!app) show(MESSAGES['not-allowed']);
-    return;
-  }
-  const targets = targetOrigins({
-    ancestorOrigins: (location as { ancestorOrigins?: DOMStringList }).ancestorOrigins,
-    referrer: document.referrer, self: location.origin, allowed: config.origins,
-  });
-  if (!targets.length) {
-    show(MESSAGES['not-allowed']);
-    return;
-  }
-
-  const onHost = (data: unknown): void => {
-    if (!isHostMessage(data)) return;
-    if (data.type === 'sign-out') {
-      void signOut();
-      return;
-    }
-    if (data.type === 'token') token = data.token;
-    const pending = waiters;
-    waiters = [];
-    for (const resolve of pending) resolve(data);
-  };
-
-  // A hello (with a fresh port) to each target origin; the browser drops any whose origin the parent does not have.
-  const connect = (origins: readonly string[]): void => {
-    for (const port of ports) port.close();
-    ports = origins.map((origin) => {
-      const { port1, port2 } = new MessageChannel();
-      port1.onmessage = (event) => {
-        if (ports.length > 1) {
-          for (const port of ports) if (port !== port1) port.close();
-          ports = [port1];
-        }
-        onHost(event.data);
-      };
-      window.parent.postMessage({ embedgate: PROTOCOL_VERSION, type: 'hello' } satisfies HelloMessage, origin, [port2]);
-      return port1;
-    });
-    if (stopped) return;
-    if (app) send({ type: 'ready' });
-    if (waiters.length) send({ type: 'token-request' });
-    else if (!app) void bootstrap();
-  };
-
-  // Asks the host for a token; undefined when it does not answer in time.
-  const requestToken = (): Promise<TokenAnswer | undefined> => new Promise((resolve) => {
-    if (!waiters.length) send({ type: 'token-request' });
-    const waiter = (answer?: TokenAnswer): void => {
-      clearTimeout(timeout);
-      waiters = waiters.filter((w) => w !== waiter);
-      resolve(answer);
-    };
-    const timeout = setTimeout(waiter, TOKEN_TIMEOUT_MS);
-    waiters.push(waiter);
-  });
-
-  // token from the host → POST /_embedgate/session
-  const exchange = async (): Promise<Outcome> => {
-    const answer = await requestToken();
-    if (!answer || stopped) return 'error';                 // (after a sign-out the outcome is ignored)
-    if (answer.type === 'no-token') return answer.reason === 'signed-out' ? 'signed-out' : 'host-error';
-    let response: Response;
-    try {
-      response = await session('POST', answer.token);
-    } catch {
-      return 'error';
-    }
-    if (response.ok) {
-      const date = Date.parse(response.headers.get('date') ?? '');
-      if (date) skew = date - Date.now();
-      expires = parseExpiry(await response.json().catch(() => undefined)) ?? expires;
-      return 'ok';
-    }
-    return response.status === 401 ? 'signed-out' : response.status === 403 ? 'forbidden' : 'error';
-  };
-
-  // Shows the outcome and tells the host ('host-error' was already reported by the host SDK itself).
-  const report = (outcome: Exclude<Outcome, 'ok'>, final: boolean, text?: string): void => {
-    if (final) {
-      stopped = true;
-      token = '';
-      clearTimeout(timer);
-    }
-    show(text ?? MESSAGES[outcome === 'host-error' ? 'error' : outcome]);
-    if (outcome === 'error') send({ type: 'error', message: text ?? MESSAGES.error });
-    else if (outcome !== 'host-error') send({ type: outcome });
-  };
-
-  async function bootstrap(): Promise<void> {
-    if (busy || stopped) return;
-    busy = true;
-    const outcome = await exchange();
-    busy = false;
-    if (stopped) return;
-    if (outcome !== 'ok') return report(outcome, false);
-    // A bootstrap page again right after the reload means the cookie did not stick: say so instead of looping.
-    let last = 0;
-    try {
-      last = Number(sessionStorage.getItem(RELOAD_KEY));
-      sessionStorage.setItem(RELOAD_KEY, String(Date.now()));
-    } catch {
-      // no storage: no loop detection
-    }
-    if (Date.now() - last < 30_000) return report('error', false, MESSAGES.cookie);
-    stopped = true;
-    location.reload();
-  }
-
-  async function signOut(): Promise<void> {
-    stopped = true;
-    token = '';
-    clearTimeout(timer);
-    try {
-      await session('DELETE');
-    } catch {
-      // the overlay still goes up; the session cookie dies with its expiry
-    }
-    show(MESSAGES['signed-out']);
-    send({ type: 'signed-out' });
-  }
+  const linked = openLink(config, () => {
+    send({ type: 'ready' });
+    if (waiting()) send({ type: 'token-request' });
+  }, () => clearTimeout(timer));
+  if (!linked) return;
+  const serverNow = (): number => Date.now() + skew;
 
   const schedule = (delay: number | undefined): void => {
     clearTimeout(timer);
     if (delay !== undefined && !stopped) timer = setTimeout(() => void renew(), delay);
   };
 
-  // App mode: get a fresh token and rotate the session. Concurrent callers share one attempt.
+  // Get a fresh token and rotate the session. Concurrent callers share one attempt.
   function renew(): Promise<boolean> {
     if (stopped) return Promise.resolve(false);
     return renewal ??= exchange().then((outcome) => {
@@ -306,27 +114,17 @@ export function start(script: HTMLOrSVGScriptElement | null = document.currentSc
     };
   }
 
-  // The host may attach after this page said hello (or re-attach after detach): it asks for a new hello.
-  window.addEventListener('message', (event) => {
-    if (event.source === window.parent && isAttach(event.data) && targets.includes(event.origin)) {
-      connect([event.origin]);
-    }
-  });
-
-  if (app) {
-    try {
-      sessionStorage.removeItem(RELOAD_KEY);
-    } catch {
-      // no storage
-    }
-    wrapFetch();
-    wrapXhr();
-    connect(targets);
-    if (headerMode) {
-      const first = requestToken();
-      // Requests go with the session cookie until the token is there, unless the app reads the bearer itself.
-      if (config.waitForToken) firstToken = Promise.race([first, new Promise((resolve) => setTimeout(resolve, FIRST_TOKEN_WAIT_MS))]);
-    }
-    schedule(renewDelay(expires, Date.now()));
-  } else connect(targets);
+  try {
+    sessionStorage.removeItem(RELOAD_KEY);
+  } catch {
+    // no storage
+  }
+  wrapFetch();
+  wrapXhr();
+  if (headerMode) {
+    const first = requestToken();
+    // Requests go with the session cookie until the token is there, unless the app reads the bearer itself.
+    if (config.waitForToken) firstToken = Promise.race([first, new Promise((resolve) => setTimeout(resolve, FIRST_TOKEN_WAIT_MS))]);
+  }
+  schedule(renewDelay(expires, Date.now()));
 }

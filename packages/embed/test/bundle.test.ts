@@ -1,15 +1,16 @@
 // The scripts the gateway serves: size budget (3 KB min+gzip each), classic scripts without imports and no globals
-// beyond window.embedgate (host) / none (frame), and the host SDK as an ES module with named exports and no global.
+// beyond window.embedgate (host) / none (bootstrap), and the host SDK as an ES module with named exports and no global.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import vm from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { bundle } from '../build.mjs';
 
-const bundles = (await bundle({ write: false })) as Record<'host.min.js' | 'frame.min.js' | 'host.module.min.js', string>;
+const CLASSIC = ['host.min.js', 'frame.min.js', 'bootstrap.min.js', 'worker.min.js', 'worker-page.min.js'] as const;
+const bundles = (await bundle({ write: false })) as Record<typeof CLASSIC[number] | 'host.module.min.js', string>;
 const BUDGET = 3072;
 
-for (const name of ['host.min.js', 'frame.min.js'] as const) {
+for (const name of CLASSIC) {
   test(`${name} is at most ${BUDGET} bytes min+gzip and has no import/export`, () => {
     const code = bundles[name];
     const gzip = gzipSync(Buffer.from(code), { level: 9 }).length;
@@ -28,10 +29,10 @@ function globalsAfter(code: string, extra: Record<string, unknown>): string[] {
   return names().filter((k) => !before.has(k));
 }
 
-test('frame.min.js defines no globals', () => {
+test('bootstrap.min.js defines no globals', () => {
   let shown = '';
   const dataset = { embedgateMode: 'bootstrap', embedgateOrigins: '["https://host.example"]' };
-  const added = globalsAfter(bundles['frame.min.js'], {
+  const added = globalsAfter(bundles['bootstrap.min.js'], {
     document: {
       currentScript: { dataset }, referrer: '', body: { append() {} },
       createElement: () => ({

@@ -1,4 +1,4 @@
-// The shipped frame script (dist bundle, built in memory) run in a Node vm with a fake browser around it:
+// The shipped frame scripts (dist bundles bootstrap.min.js and frame.min.js, built in memory) run in a Node vm with a fake browser around it:
 // parent window, MessageChannel, fetch, XMLHttpRequest, timers. Covers the bootstrap and app-mode flows and the
 // postMessage cases 106/107 on the frame side. Real-browser tests (Chromium) live with the e2e suite.
 import { test, after } from 'node:test';
@@ -7,7 +7,9 @@ import vm from 'node:vm';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { bundle } from '../build.mjs';
 
-const code = (await bundle({ write: false }))['frame.min.js'] as string;
+const bundles = await bundle({ write: false });
+/** The bootstrap page's script and the app pages' script. */
+const SCRIPTS = { bootstrap: bundles['bootstrap.min.js'] as string, app: bundles['frame.min.js'] as string };
 
 const HOST = 'https://host.example';
 const OTHER = 'http://localhost:3000';
@@ -166,7 +168,7 @@ function frame(o: Options) {
   vm.runInContext('globalThis.window = globalThis', ctx);
   if (o.top) vm.runInContext('globalThis.parent = globalThis', ctx);
   else sandbox.parent = parent;
-  vm.runInContext(code, ctx, { filename: 'frame.min.js' });
+  vm.runInContext(SCRIPTS[o.mode], ctx, { filename: o.mode === 'app' ? 'frame.min.js' : 'bootstrap.min.js' });
 
   return {
     posted, hosts, requests, timers, xhrs, storage, sandbox,

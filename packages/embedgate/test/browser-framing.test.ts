@@ -173,7 +173,7 @@ describe('security cases H (framing, postMessage)', () => {
   it('105: the session endpoint and the gateway\'s HTML error pages refuse to be framed, even by the allowed host: real X-Frame-Options: DENY and frame-ancestors \'none\' headers', async () => {
     const t = await tabWithSession();
     const pages: Array<[string, number]> = [
-      ['/_embedgate/session', 405],
+      ['/_embedgate/session', 403],
       ['/_embedgate/no-such-endpoint', 404],
       ['/no-app-here/', 404],
       ['/sales/a%2Fb', 400],

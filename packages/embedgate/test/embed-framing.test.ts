@@ -236,7 +236,7 @@ describe('bootstrap', () => {
     assert.deepEqual(app.requests, [], 'the upstream got no request');
   });
 
-  it('the bootstrap page runs only its own inline frame script (a fresh nonce) and prefetches the versioned one', async () => {
+  it('the bootstrap page runs only its own inline bootstrap script (a fresh nonce) and prefetches the versioned frame script', async () => {
     const response = await rawRequest(gw.url, '/site/', IFRAME_NAVIGATION);
     const [policy] = policies(response.headers['content-security-policy']);
     assert.ok(policy !== undefined);
@@ -246,7 +246,7 @@ describe('bootstrap', () => {
     assert.equal(scripts.length, 1, 'one script');
     assert.match(scripts[0]?.[1] ?? '', new RegExp(`\\bnonce="${nonce.replace(/[+/=]/g, '\\$&')}"`));
     assert.doesNotMatch(scripts[0]?.[1] ?? '', /\bsrc=/);
-    assert.ok(scripts[0]?.[2] === readFileSync(join(SDK_DIST, 'frame.min.js'), 'utf8'), 'the inline script is the frame script');
+    assert.ok(scripts[0]?.[2] === readFileSync(join(SDK_DIST, 'bootstrap.min.js'), 'utf8'), 'the inline script is the bootstrap script');
     assert.match(response.body, /<link rel="prefetch" href="\/_embedgate\/frame\.js\?v=[\w-]+">/);
     const again = await rawRequest(gw.url, '/site/', IFRAME_NAVIGATION);
     assert.notEqual(policies(again.headers['content-security-policy'])[0]?.get('script-src')?.join(' '), `'nonce-${nonce}'`, 'a new nonce each time');
@@ -501,7 +501,7 @@ describe('105 gateway pages cannot be framed', () => {
     const guest = await op.sign(op.claims({ roles: ['guest'] }));
     const pages: Array<[what: string, path: string, extra: string[], status: number]> = [
       ['unknown gateway endpoint', '/_embedgate/nope', [], 404],
-      ['GET on the session endpoint', '/_embedgate/session', [], 405],
+      ['GET on the session endpoint from elsewhere', '/_embedgate/session', [], 403],
       ['no app mounted', '/nowhere/', [], 404],
       ['401 at an app', '/site/plain', [], 401],
       ['401 for a dead cookie', '/site/plain', [`Cookie: ${COOKIE}=${'B'.repeat(43)}`], 401],

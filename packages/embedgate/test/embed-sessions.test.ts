@@ -295,13 +295,14 @@ describe('POST /_embedgate/session', () => {
     assert.deepEqual(sessionCookies(response), []);
   });
 
-  it('no Origin, or an Origin other than the gateway\'s, gets 403 cross_site_request and no cookie', async () => {
-    const origins: Array<string | null> = [null, EVIL_ORIGIN, HOST_ORIGIN, 'null', `${gwOrigin}.evil.example`, gwOrigin.replace('http:', 'https:'), `${gwOrigin}/`];
+  it('no Origin gets 403 cross_site_request; an Origin neither the gateway\'s nor an allowed host\'s gets 403 origin_not_allowed, no cookie and no CORS', async () => {
+    const origins: Array<string | null> = [null, EVIL_ORIGIN, 'null', `${gwOrigin}.evil.example`, `${HOST_ORIGIN}.evil.example`, gwOrigin.replace('http:', 'https:'), `${gwOrigin}/`, `${HOST_ORIGIN}/`];
     for (const origin of origins) {
       const response = await postSession(analyst, { origin });
       assert.equal(response.status, 403, `Origin: ${String(origin)}`);
-      assert.equal(await errorOf(response), 'cross_site_request', `Origin: ${String(origin)}`);
+      assert.equal(await errorOf(response), origin === null ? 'cross_site_request' : 'origin_not_allowed', `Origin: ${String(origin)}`);
       assert.deepEqual(sessionCookies(response), [], `Origin: ${String(origin)}`);
+      assert.equal(response.headers.get('access-control-allow-origin'), null, `Origin: ${String(origin)}`);
     }
     const fetchMetadataOnly = await gw.fetch('/_embedgate/session', {
       method: 'POST', token: analyst, headers: { 'sec-fetch-site': 'same-origin' }, body: '{"path":"/sales/"}',
@@ -328,7 +329,7 @@ describe('POST /_embedgate/session', () => {
   });
 
   it('other methods get 405 and no cookie', async () => {
-    for (const method of ['GET', 'PUT', 'PATCH']) {
+    for (const method of ['PUT', 'PATCH']) {
       const response = await gw.fetch('/_embedgate/session', { method, token: analyst, headers: { origin: gwOrigin } });
       assert.equal(response.status, 405, method);
       assert.deepEqual(sessionCookies(response), [], method);
@@ -385,12 +386,12 @@ describe('92 replay after DELETE', () => {
     await assertDeadCookie(value, 'replayed after DELETE');
   });
 
-  it('91, 92: a cross-site DELETE (or one without Origin) cannot end the session: 403, and the session still works', async () => {
+  it('91, 92: a cross-site DELETE (or one without Origin, or from the allowed host page) cannot end the session, and the session still works', async () => {
     const { value } = await newSession();
-    for (const origin of [EVIL_ORIGIN, HOST_ORIGIN, null]) {
+    for (const [origin, status, error] of [[EVIL_ORIGIN, 403, 'origin_not_allowed'], [HOST_ORIGIN, 405, 'method_not_allowed'], [null, 403, 'cross_site_request']] as const) {
       const response = await deleteSession(value, origin);
-      assert.equal(response.status, 403, `Origin: ${String(origin)}`);
-      assert.equal(await errorOf(response), 'cross_site_request');
+      assert.equal(response.status, status, `Origin: ${String(origin)}`);
+      assert.equal(await errorOf(response), error);
       assert.deepEqual(sessionCookies(response), [], 'no cookie cleared');
     }
     await assertLiveCookie(value, 'after refused DELETEs');

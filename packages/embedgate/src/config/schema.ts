@@ -185,7 +185,13 @@ export const configSchema = z.strictObject({
     session_ttl_seconds: z.number().int().min(30).max(86400).default(3600),
     /** The frame script also sends `Authorization: Bearer` on the app's same-origin fetch/XHR. */
     header_mode: z.boolean().default(true),
-  }).default({ allowed_origins: [], session_ttl_seconds: 3600, header_mode: true }),
+    /**
+     * How a framed app carries its session: `cookie` (partitioned), `worker` (a service worker adds a session handle
+     * to the frame's requests; for browsers that refuse cookies in cross-site frames), or `auto`: the cookie where it
+     * sticks, else the worker.
+     */
+    mode: z.enum(['auto', 'cookie', 'worker']).default('auto'),
+  }).default({ allowed_origins: [], session_ttl_seconds: 3600, header_mode: true, mode: 'auto' }),
   sessions: z.strictObject({
     /** memory: (lost on restart), sqlite:PATH or redis://host:port (shared by instances); default sqlite:<data_dir>/sessions.db. */
     store: z.string().regex(/^(memory:|sqlite:.+|rediss?:\/\/.+)$/, 'must be memory:, sqlite:PATH or redis://host:port').optional(),

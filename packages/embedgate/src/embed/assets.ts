@@ -1,5 +1,6 @@
-// Serves the embed SDK's built scripts (frame.js for apps; host.js, and host.mjs as an ES module, for host pages) from
-// @embedgate/embed. A URL with the script's current version (?v=…, what the gateway puts in pages) may be cached for
+// Serves the embed SDK's built scripts from @embedgate/embed: frame.js for the app's pages, bootstrap.js (also inlined
+// in the bootstrap page), worker.js and worker-page.js for worker mode, and host.js (and host.mjs, an ES module) for
+// host pages. A URL with the script's current version (?v=…, what the gateway puts in pages) may be cached for
 // good; a bare URL revalidates. The host scripts are public and answer CORS for any origin, so that pages on other
 // origins can import() them.
 import { createHash } from 'node:crypto';
@@ -18,9 +19,15 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 const FILES: Record<string, string> = {
   '/_embedgate/frame.js': 'frame.min.js',
+  '/_embedgate/bootstrap.js': 'bootstrap.min.js',
+  '/_embedgate/worker.js': 'worker.min.js',
+  '/_embedgate/worker-page.js': 'worker-page.min.js',
   '/_embedgate/host.js': 'host.min.js',
   '/_embedgate/host.mjs': 'host.module.min.js',
 };
+
+/** The service worker lives at /_embedgate/ but serves an app's prefix: its scope may be any path of the gateway. */
+const WORKER_PATH = '/_embedgate/worker.js';
 
 /** Loaded by host pages on other origins, also as modules (which are fetched in CORS mode, without credentials). */
 const CROSS_ORIGIN = new Set(['/_embedgate/host.js', '/_embedgate/host.mjs']);
@@ -66,6 +73,7 @@ export class EmbedAssets {
       'x-content-type-options': 'nosniff',
       'cross-origin-resource-policy': 'cross-origin',
       ...(CROSS_ORIGIN.has(path) ? { 'access-control-allow-origin': '*' } : {}),
+      ...(path === WORKER_PATH ? { 'service-worker-allowed': '/' } : {}),
     };
     if (req.headers['if-none-match'] === etag) {
       res.writeHead(304, headers);

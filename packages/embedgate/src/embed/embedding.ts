@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { GatewayConfig } from '../config/schema.js';
+import type { AppConfig, GatewayConfig } from '../config/schema.js';
 import type { AccessControl } from '../gateway/access.js';
 import type { AppTable } from '../gateway/apps.js';
 import type { ResponseRewrite } from '../gateway/proxy.js';
@@ -12,11 +12,15 @@ import type { TokenVerifier } from '../tokens/verifier.js';
 import { EmbedAssets } from './assets.js';
 import { clearedSessionCookie } from './cookies.js';
 import { sendBootstrap } from './bootstrap.js';
-import { FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders } from './html.js';
+import {
+  BOOTSTRAP_SCRIPT_PATH, FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders, WORKER_PAGE_SCRIPT_PATH, workerPageScriptTag,
+} from './html.js';
 import { handleSessionRequest } from './session-endpoint.js';
+import { handleTicketRequest } from './ticket-endpoint.js';
 import type { Sessions } from '../sessions/sessions.js';
 
 const SESSION_PATH = '/_embedgate/session';
+const TICKET_PATH = '/_embedgate/ws-ticket';
 
 export interface EmbeddingDeps {
   config: GatewayConfig;
@@ -29,12 +33,15 @@ export interface EmbeddingDeps {
 
 export class Embedding {
   private readonly origins: string[];
+  private readonly hostOrigins: ReadonlySet<string>;
   private readonly frameAncestors: string;
   private readonly scriptUrl: string;
   /** the frame script's versioned path, which the browser may cache for good */
   private readonly scriptSrc: string;
-  /** the frame script's text, inlined in bootstrap pages */
-  private readonly scriptSource: string;
+  /** the bootstrap script's text, inlined in bootstrap pages */
+  private readonly bootstrapSource: string;
+  /** worker mode's page script (versioned path) */
+  private readonly workerPageSrc: string;
   private readonly sessionUrl: string;
   private readonly assets: EmbedAssets | undefined;
   /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
@@ -42,6 +49,7 @@ export class Embedding {
 
   constructor(private readonly deps: EmbeddingDeps) {
     this.origins = deps.config.embed.allowed_origins;
+    this.hostOrigins = new Set(this.origins);
     this.frameAncestors = this.origins.length > 0 ? this.origins.join(' ') : "'none'";
     this.framingOnly = { headers: (headers) => rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors }) };
     const origin = new URL(deps.config.public_url).origin;
@@ -53,17 +61,22 @@ export class Embedding {
       deps.logger.warn({ err: (error as Error).message }, 'the embed SDK scripts are not built; embedding is unavailable (run npm run build)');
     }
     this.scriptSrc = this.assets?.versionedPath(FRAME_SCRIPT_PATH) ?? FRAME_SCRIPT_PATH;
-    this.scriptSource = this.assets?.source(FRAME_SCRIPT_PATH) ?? '';
+    this.workerPageSrc = this.assets?.versionedPath(WORKER_PAGE_SCRIPT_PATH) ?? WORKER_PAGE_SCRIPT_PATH;
+    this.bootstrapSource = this.assets?.source(BOOTSTRAP_SCRIPT_PATH) ?? '';
   }
 
   get enabled(): boolean {
     return this.origins.length > 0 && this.assets !== undefined;
   }
 
-  /** Answers /_embedgate/session and the SDK scripts (frame.js, host.js, host.mjs); false for other paths. */
+  /** Answers /_embedgate/session, /_embedgate/ws-ticket and the SDK scripts; false for other paths. */
   async serve(path: string, req: IncomingMessage, res: ServerResponse, deny: (denial: Denial, identity?: Identity) => void): Promise<boolean> {
     if (path === SESSION_PATH) {
-      await handleSessionRequest(req, res, { ...this.deps, deny });
+      await handleSessionRequest(req, res, { ...this.deps, hostOrigins: this.hostOrigins, mode: this.deps.config.embed.mode, deny });
+      return true;
+    }
+    if (path === TICKET_PATH) {
+      await handleTicketRequest(req, res, { ...this.deps, deny });
       return true;
     }
     if (this.assets === undefined) return false;
@@ -77,14 +90,16 @@ export class Embedding {
   }
 
   /** The bootstrap page; a dead session cookie is cleared on the way so the new session starts clean. */
-  sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial): void {
+  sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial, app: AppConfig): void {
     if (denial.error === 'session_expired') res.setHeader('set-cookie', clearedSessionCookie());
     sendBootstrap(res, {
-      script: this.scriptSource,
-      scriptSrc: this.scriptSrc,
+      script: this.bootstrapSource,
+      frameScriptSrc: this.scriptSrc,
       origins: this.origins,
       frameAncestors: this.frameAncestors,
       headerMode: this.deps.config.embed.header_mode,
+      embedMode: this.deps.config.embed.mode,
+      scope: app.prefix,
       head: req.method === 'HEAD',
     });
   }
@@ -93,7 +108,7 @@ export class Embedding {
    * Framing headers for every app response; the frame script in its pages when embedding is on. An app that gets
    * the Authorization header (forward_authorization) has its first requests wait for the token in header mode.
    */
-  responseRewrite(identity: Identity | undefined, forwardsAuthorization: boolean): ResponseRewrite {
+  responseRewrite(identity: Identity | undefined, forwardsAuthorization: boolean, throughWorker: boolean): ResponseRewrite {
     if (!this.enabled) return this.framingOnly;
     // The nonce is made only for HTML pages, the one kind of response that gets the script.
     let nonce = '';
@@ -111,9 +126,10 @@ export class Embedding {
         mode: 'app',
         headerMode: this.deps.config.embed.header_mode,
         waitForToken: this.deps.config.embed.header_mode && forwardsAuthorization,
+        embedMode: this.deps.config.embed.mode,
         nonce,
         ...(identity === undefined ? {} : { expiresAt: identity.expiresAt }),
-      })),
+      }) + (throughWorker ? workerPageScriptTag(this.workerPageSrc, nonce) : '')),
     };
   }
 }

@@ -3,6 +3,8 @@ import { escapeHtml } from '../http/respond.js';
 import { setsSessionCookie } from './cookies.js';
 
 export const FRAME_SCRIPT_PATH = '/_embedgate/frame.js';
+export const BOOTSTRAP_SCRIPT_PATH = '/_embedgate/bootstrap.js';
+export const WORKER_PAGE_SCRIPT_PATH = '/_embedgate/worker-page.js';
 
 export interface FrameScriptOptions {
   /** where the script is loaded from (the versioned path) */
@@ -16,6 +18,10 @@ export interface FrameScriptOptions {
   waitForToken?: boolean;
   /** Seconds since the epoch when the session ends (app mode). */
   expiresAt?: number;
+  /** embed.mode: how the session travels (cookie, the service worker's handle, or whichever works). */
+  embedMode: 'auto' | 'cookie' | 'worker';
+  /** bootstrap mode: the app's prefix, which the service worker is registered for. */
+  scope?: string;
   nonce?: string;
 }
 
@@ -25,6 +31,8 @@ export function frameScriptTag(options: FrameScriptOptions): string {
     `data-embedgate-origins="${escapeHtml(JSON.stringify(options.origins))}"`,
     `data-embedgate-mode="${options.mode}"`,
     `data-embedgate-header-mode="${String(options.headerMode)}"`,
+    `data-embedgate-embed-mode="${options.embedMode}"`,
+    ...(options.scope === undefined ? [] : [`data-embedgate-scope="${escapeHtml(options.scope)}"`]),
     ...(options.waitForToken === true ? ['data-embedgate-wait-for-token="true"'] : []),
     ...(options.expiresAt === undefined ? [] : [`data-embedgate-expires="${options.expiresAt}"`]),
     ...(options.nonce === undefined ? [] : [`nonce="${options.nonce}"`]),
@@ -32,6 +40,11 @@ export function frameScriptTag(options: FrameScriptOptions): string {
   // In a script element only "</script" can end it early; "<\/script" means the same inside strings and regexps.
   const inline = options.inline?.replace(/<\/(script)/gi, '<\\/$1') ?? '';
   return `<script ${attributes.join(' ')}>${inline}</script>`;
+}
+
+/** The page side of worker mode, for pages that came through the service worker. */
+export function workerPageScriptTag(src: string, nonce: string): string {
+  return `<script src="${escapeHtml(src)}" nonce="${nonce}"></script>`;
 }
 
 /** Puts `tag` first in <head> (else after <html>, else at the very start), before any script of the app. */

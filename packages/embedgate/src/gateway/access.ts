@@ -7,6 +7,7 @@ import type { GatewayMetrics } from '../ops/metrics.js';
 import type { TokenVerifier } from '../tokens/verifier.js';
 import type { MountedApp } from './apps.js';
 import { findSessionCookie, SESSION_COOKIE } from '../embed/cookies.js';
+import { sessionHandleOf, ticketOf } from '../embed/worker-credentials.js';
 import type { FoundSession, Sessions } from '../sessions/sessions.js';
 import { LOGIN_SESSION_COOKIE } from '../login/cookies.js';
 import type { SessionLifecycle } from '../login/session-lifecycle.js';
@@ -21,6 +22,8 @@ export type Decision =
 export type Authentication = { identity: Identity; sessionId?: string } | { denial: Denial };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SESSION_EXPIRED: Denial = { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' };
+const INVALID_TICKET: Denial = { status: 401, error: 'invalid_ticket', message: 'The WebSocket ticket is unknown, used, expired or for another app.', bearerError: 'invalid_token' };
 /** The embed session (partitioned, in frames) first, then the standalone login session (first-party). */
 const SESSION_COOKIES = [SESSION_COOKIE, LOGIN_SESSION_COOKIE];
 
@@ -43,12 +46,24 @@ export class AccessControl {
   ) {}
 
   /**
-   * A bearer token wins; without one, a session cookie. A cookie-authenticated request that changes state
-   * must come from the gateway's own origin (the framed app), so another site cannot ride on the cookie.
+   * A bearer token wins; without one, a WebSocket ticket for `app`, an embed session handle (worker mode), then a
+   * session cookie. A cookie-authenticated request that changes state must come from the gateway's own origin (the
+   * framed app), so another site cannot ride on the cookie; a handle needs no such check, as no other site can set
+   * that header (the gateway answers no CORS request for it).
    */
-  async authenticate(req: IncomingMessage): Promise<Authentication> {
+  async authenticate(req: IncomingMessage, app?: string): Promise<Authentication> {
     const bearer = await authenticateRequest(this.verifier, req);
     if (!('denial' in bearer) || bearer.denial.error !== 'missing_token') return bearer;
+    const ticket = app === undefined ? undefined : ticketOf(req);
+    if (ticket !== undefined) {
+      const session = await this.sessions.redeemTicket(ticket, app as string);
+      return session === undefined || session.record.kind === 'login' ? { denial: INVALID_TICKET } : { identity: session.identity, sessionId: session.id };
+    }
+    const handle = sessionHandleOf(req);
+    if (handle !== undefined) {
+      const session = await this.liveSession(handle, false);
+      return session === undefined ? { denial: SESSION_EXPIRED } : { identity: session.identity, sessionId: session.id };
+    }
     let outcome: Authentication = bearer;
     for (const name of SESSION_COOKIES) {
       const cookie = findSessionCookie(req.headers.cookie, name);
@@ -58,7 +73,7 @@ export class AccessControl {
       }
       const session = await this.liveSession(cookie.value, name === LOGIN_SESSION_COOKIE);
       if (session === undefined) {
-        outcome = { denial: { status: 401, error: 'session_expired', message: 'JWT Expired: the session has ended; sign in again.', bearerError: 'invalid_token' } };
+        outcome = { denial: SESSION_EXPIRED };
         continue;
       }
       if (!SAFE_METHODS.has(req.method ?? 'GET') && !this.sameOrigin(req)) {
@@ -89,7 +104,7 @@ export class AccessControl {
   /** Public path → public; else authenticate and apply the app's policy for this path and method. */
   async decide(req: IncomingMessage, app: MountedApp, path: string, method: string): Promise<Decision> {
     if (app.policy.isPublic(path)) return { kind: 'public' };
-    const result = await this.authenticate(req);
+    const result = await this.authenticate(req, app.config.name);
     if ('denial' in result) return { kind: 'deny', denial: result.denial };
     const denial = app.policy.authorize(result.identity, path, method);
     if (denial !== undefined) return { kind: 'deny', denial, identity: result.identity };

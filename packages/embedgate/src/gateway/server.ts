@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/schema.js';
 import { configWarnings } from '../config/warnings.js';
+import { sessionHandleOf } from '../embed/worker-credentials.js';
 import { rawHeaderProblem } from '../http/headers.js';
 import { normalizeTarget } from '../http/path.js';
 import { isNavigation, sendDenial, type Denial } from '../http/respond.js';
@@ -211,7 +212,7 @@ export class Gateway {
     if (decision.kind === 'deny') {
       if (this.embedding.answersWithBootstrap(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
-        return this.embedding.sendBootstrap(req, res, decision.denial);
+        return this.embedding.sendBootstrap(req, res, decision.denial, app.config);
       }
       if (this.login !== undefined && startsSignIn(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
@@ -232,7 +233,8 @@ export class Gateway {
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization), signedIn: identity !== undefined,
+      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization, decision.kind === 'allow' && sessionHandleOf(req) !== undefined),
+      signedIn: identity !== undefined,
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
   }

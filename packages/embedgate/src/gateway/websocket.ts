@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { answeredProtocol, appProtocols } from '../embed/worker-credentials.js';
 import type { HeaderMap } from '../http/headers.js';
 import { rawDenial, type Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
@@ -55,7 +56,7 @@ export class WebSocketProxy {
   private readonly server = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
-    handleProtocols: (_offered, req) => (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol || false,
+    handleProtocols: (offered, req) => answeredProtocol(offered, (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol ?? ''),
   });
 
   constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: Sessions) {}
@@ -64,9 +65,8 @@ export class WebSocketProxy {
     const { app } = upgrade;
     const headers: HeaderMap = { ...upgrade.headers };
     for (const name of HANDSHAKE_HEADERS) delete headers[name];
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
     const target = `${app.origin.replace(/^http/, 'ws')}${upgrade.path}`;
-    const upstream = new WebSocket(target, offered, {
+    const upstream = new WebSocket(target, appProtocols(req), {
       headers: headers as Record<string, string>,
       handshakeTimeout: app.config.connect_timeout_ms,
       perMessageDeflate: false,

@@ -7,6 +7,7 @@ export class MemorySessionStore implements SessionStore {
   /** One-time claims and locks: key → expiry in ms (locks also keep their owner). */
   private readonly claims = new Map<string, number>();
   private readonly locks = new Map<string, { owner: string; until: number }>();
+  private readonly tickets = new Map<string, { value: string; until: number }>();
   private readonly listeners = new Set<(event: SessionEndEvent) => void>();
 
   async get(id: string): Promise<SessionRecord | undefined> {
@@ -63,6 +64,16 @@ export class MemorySessionStore implements SessionStore {
     return true;
   }
 
+  async putTicket(key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.tickets.set(key, { value, until: Date.now() + ttlSeconds * 1000 });
+  }
+
+  async takeTicket(key: string): Promise<string | undefined> {
+    const ticket = this.tickets.get(key);
+    this.tickets.delete(key);
+    return ticket !== undefined && ticket.until > Date.now() ? ticket.value : undefined;
+  }
+
   async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {
     const now = Date.now();
     if ((this.locks.get(name)?.until ?? 0) > now) return undefined;
@@ -84,6 +95,7 @@ export class MemorySessionStore implements SessionStore {
   async sweep(nowSeconds: number): Promise<number> {
     const removed = this.deleteWhere((r) => r.expiresAt <= nowSeconds).length;
     for (const [key, until] of this.claims) if (until <= nowSeconds * 1000) this.claims.delete(key);
+    for (const [key, ticket] of this.tickets) if (ticket.until <= nowSeconds * 1000) this.tickets.delete(key);
     return removed;
   }
 

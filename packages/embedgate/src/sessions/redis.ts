@@ -16,6 +16,7 @@ const indexKey = (kind: 'subject' | 'sid', issuer: string, value: string): strin
   `${PREFIX}${kind}:${Buffer.from(`${issuer}\n${value}`).toString('base64url')}`;
 const claimKey = (key: string): string => `${PREFIX}claim:${key}`;
 const lockKey = (name: string): string => `${PREFIX}lock:${name}`;
+const ticketKey = (key: string): string => `${PREFIX}ticket:${key}`;
 
 /** Writes the last-seen time only into a session that still exists (a new key would have no expiry). */
 const TOUCH_SCRIPT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], 'seen', ARGV[1]) end return 0";
@@ -146,6 +147,14 @@ export class RedisSessionStore implements SessionStore {
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
     return (await this.run(() => this.redis.set(claimKey(key), '1', 'EX', ttlSeconds, 'NX'))) === 'OK';
+  }
+
+  async putTicket(key: string, value: string, ttlSeconds: number): Promise<void> {
+    await this.run(() => this.redis.set(ticketKey(key), value, 'EX', ttlSeconds));
+  }
+
+  async takeTicket(key: string): Promise<string | undefined> {
+    return (await this.run(() => this.redis.getdel(ticketKey(key)))) ?? undefined;
   }
 
   async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {

@@ -26,6 +26,8 @@ export function sessionIdOf(cookieValue: string): string {
   return createHash('sha256').update(cookieValue).digest('base64url');
 }
 
+const ticketKey = (ticket: string): string => `ws:${sessionIdOf(ticket)}`;
+
 function identityOf(record: SessionRecord): Identity {
   return {
     issuer: record.issuer,
@@ -145,6 +147,25 @@ export class Sessions {
     }
     this.endListeners.add(listener);
     return () => this.endListeners.delete(listener);
+  }
+
+  /**
+   * A single-use WebSocket ticket for one app, bound to the session: it lives `ttlSeconds` and the store keeps only
+   * its hash. For browsers whose frames carry no cookie (a WebSocket handshake carries no custom header either).
+   */
+  async issueTicket(sessionId: string, app: string, ttlSeconds: number): Promise<string> {
+    const ticket = randomBytes(32).toString('base64url');
+    await this.store.putTicket(ticketKey(ticket), JSON.stringify({ sessionId, app }), ttlSeconds);
+    return ticket;
+  }
+
+  /** The live session a ticket was issued for, when the ticket is unused, unexpired and for this app; it is used up. */
+  async redeemTicket(ticket: string, app: string): Promise<FoundSession | undefined> {
+    if (!COOKIE_VALUE.test(ticket)) return undefined;
+    const value = await this.store.takeTicket(ticketKey(ticket));
+    if (value === undefined) return undefined;
+    const bound = JSON.parse(value) as { sessionId: string; app: string };
+    return bound.app === app ? this.findById(bound.sessionId) : undefined;
   }
 
   sweep(): Promise<number> {

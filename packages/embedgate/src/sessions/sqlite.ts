@@ -55,6 +55,7 @@ export class SqliteSessionStore implements SessionStore {
       CREATE INDEX IF NOT EXISTS sessions_subject ON sessions (issuer, subject);
       CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
       CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS tickets (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);`);
     const columns = new Set(this.db.prepare<[], { name: string }>('SELECT name FROM pragma_table_info(\'sessions\')').all().map((c) => c.name));
@@ -80,6 +81,9 @@ export class SqliteSessionStore implements SessionStore {
       dropExpiredClaim: this.db.prepare<[string, number]>('DELETE FROM claims WHERE key = ? AND expires_at <= ?'),
       claim: this.db.prepare<[string, number]>('INSERT OR IGNORE INTO claims (key, expires_at) VALUES (?, ?)'),
       sweepClaims: this.db.prepare<[number]>('DELETE FROM claims WHERE expires_at <= ?'),
+      putTicket: this.db.prepare<[string, string, number]>('INSERT OR REPLACE INTO tickets (key, value, expires_at) VALUES (?, ?, ?)'),
+      takeTicket: this.db.prepare<[string, number], { value: string; live: number }>('DELETE FROM tickets WHERE key = ? RETURNING value, expires_at > ? AS live'),
+      sweepTickets: this.db.prepare<[number]>('DELETE FROM tickets WHERE expires_at <= ?'),
       dropExpiredLock: this.db.prepare<[string, number]>('DELETE FROM locks WHERE name = ? AND expires_at <= ?'),
       lock: this.db.prepare<[string, string, number]>('INSERT OR IGNORE INTO locks (name, owner, expires_at) VALUES (?, ?, ?)'),
       unlock: this.db.prepare<[string, string]>('DELETE FROM locks WHERE name = ? AND owner = ?'),
@@ -131,6 +135,15 @@ export class SqliteSessionStore implements SessionStore {
     }).immediate();
   }
 
+  async putTicket(key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.statements.putTicket.run(key, value, Date.now() + ttlSeconds * 1000);
+  }
+
+  async takeTicket(key: string): Promise<string | undefined> {
+    const row = this.statements.takeTicket.get(key, Date.now());
+    return row !== undefined && row.live === 1 ? row.value : undefined;
+  }
+
   async lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined> {
     const owner = randomUUID();
     const now = Date.now();
@@ -179,6 +192,7 @@ export class SqliteSessionStore implements SessionStore {
 
   async sweep(nowSeconds: number): Promise<number> {
     this.statements.sweepClaims.run(nowSeconds * 1000);
+    this.statements.sweepTickets.run(nowSeconds * 1000);
     return this.statements.sweep.run(nowSeconds).changes;
   }
 

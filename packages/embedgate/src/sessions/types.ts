@@ -49,6 +49,10 @@ export interface SessionStore {
   list(subject?: string): Promise<SessionRecord[]>;
   /** True only for the first claim of `key` within `ttlSeconds`, across every instance (replay protection). */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
+  /** Keeps a short-lived single-use value under `key` (e.g. a WebSocket ticket), seen by every instance. */
+  putTicket(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** The value under `key` if it has not expired, removed in the same step so that only one caller ever gets it. */
+  takeTicket(key: string): Promise<string | undefined>;
   /** A lock held for at most `ttlMs` across every instance; undefined while someone else holds it. */
   lock(name: string, ttlMs: number): Promise<ReleaseLock | undefined>;
   /** Tells every instance sharing the store, this one included, that sessions ended or were replaced. */
