@@ -3,7 +3,8 @@
 // Where the session cookie does not stick in this cross-site frame (auto mode), or in worker mode, it first registers
 // the service worker that carries the session's handle on the frame's requests instead.
 import {
-  exchange, halt, handle, MESSAGES, openLink, readConfig, report, send, session, stopped, waiting, type FrameConfig,
+  exchange, halt, handle, MESSAGES, openLink, readConfig, report, send, session, startSession, stopped, token, waiting,
+  type FrameConfig,
 } from './frame-link.js';
 import { WORKER_PATH, type WorkerMessage } from './worker-protocol.js';
 
@@ -34,7 +35,7 @@ const handOver = (worker: ServiceWorker): Promise<boolean> => new Promise((resol
 /** Registers the service worker for the app's prefix and hands it the handle; false where that cannot be done. */
 async function startWorker(scope: string | undefined): Promise<boolean> {
   const workers = navigator.serviceWorker as ServiceWorkerContainer | undefined;
-  if (!workers || !handle || !scope) return false;
+  if (!workers || !scope) return false;
   try {
     await workers.register(WORKER_PATH, { scope });
     const worker = (await workers.ready).active;
@@ -51,14 +52,14 @@ export function startBootstrap(config: FrameConfig | undefined = readConfig()): 
   async function bootstrap(): Promise<void> {
     if (busy || stopped) return;
     busy = true;
-    const outcome = await exchange();
+    const { embedMode, scope } = config as FrameConfig;
+    let outcome = await exchange(embedMode === 'worker');
+    // auto: the cookie first; where this frame refused it, the same token once more for a handle instead.
+    if (outcome === 'ok' && embedMode === 'auto' && !(await cookieStuck())) outcome = await startSession(token, true);
     busy = false;
     if (stopped) return;
     if (outcome !== 'ok') return report(outcome, false);
-    const { embedMode } = config as FrameConfig;
-    if (embedMode === 'worker' || (embedMode === 'auto' && !(await cookieStuck()))) {
-      if (!(await startWorker(config?.scope))) return report('error', false, MESSAGES.cookie);
-    }
+    if (handle && !(await startWorker(scope))) return report('error', false, MESSAGES.cookie);
     let last = 0;
     try {
       last = Number(sessionStorage.getItem(RELOAD_KEY));

@@ -64,7 +64,6 @@ export let stopped = false;
 export let skew = 0;
 /** The handle the last session answer carried (outside cookie mode), for the service worker. */
 export let handle = '';
-let config: FrameConfig;
 let box: HTMLElement | undefined;
 let ports: MessagePort[] = [];
 let waiters: Array<(m: TokenAnswer) => void> = [];
@@ -97,13 +96,13 @@ export function halt(): void {
   onStop();
 }
 
-// POST names the app (its path) so that the gateway checks that app's policy before it sets a cookie; outside
-// cookie mode it also asks for the handle a service worker would carry.
-export const session = (method: string, bearer?: string): Promise<Response> =>
+// POST names the app (its path) so that the gateway checks that app's policy before it makes a session: a cookie,
+// or (withHandle) a handle for the service worker to carry.
+export const session = (method: string, bearer?: string, withHandle?: boolean): Promise<Response> =>
   nativeFetch.call(window, SESSION_PATH, bearer ? {
     method, credentials: 'include',
     headers: { authorization: 'Bearer ' + bearer, 'content-type': 'application/json' },
-    body: JSON.stringify({ path: location.pathname, ...(config.embedMode !== 'cookie' && { handle: true }) }),
+    body: JSON.stringify({ path: location.pathname, ...(withHandle && { handle: true }) }),
   } : { method, credentials: 'include' });
 
 /** Asks the host for a token; undefined when it does not answer in time. */
@@ -119,13 +118,18 @@ export const requestToken = (): Promise<TokenAnswer | undefined> => new Promise(
 });
 
 /** A token from the host turned into a session (POST /_embedgate/session). */
-export async function exchange(): Promise<Outcome> {
+export async function exchange(withHandle?: boolean): Promise<Outcome> {
   const answer = await requestToken();
   if (!answer || stopped) return 'error';                 // (after a sign-out the outcome is ignored)
   if (answer.type === 'no-token') return answer.reason === 'signed-out' ? 'signed-out' : 'host-error';
+  return startSession(answer.token, withHandle);
+}
+
+/** POST /_embedgate/session with this token; keeps the session's end (and its handle) from the answer. */
+export async function startSession(bearer: string, withHandle?: boolean): Promise<Outcome> {
   let response: Response;
   try {
-    response = await session('POST', answer.token);
+    response = await session('POST', bearer, withHandle);
   } catch {
     return 'error';
   }
@@ -194,7 +198,6 @@ function connect(origins: readonly string[]): void {
  * runs after each hello (the host attached, or re-attached after detach); `stopped` when everything stops.
  */
 export function openLink(frame: FrameConfig, connected: () => void, stoppedHook: () => void = () => undefined): boolean {
-  config = frame;
   expires = frame.expires;
   onConnect = connected;
   onStop = stoppedHook;

@@ -40,7 +40,8 @@ export function start(config: FrameConfig | undefined = readConfig()): void {
   // Get a fresh token and rotate the session. Concurrent callers share one attempt.
   function renew(): Promise<boolean> {
     if (stopped) return Promise.resolve(false);
-    return renewal ??= exchange().then((outcome) => {
+    // Under the service worker the session is the worker's: renewals ask for a new handle, which the worker keeps.
+    return renewal ??= exchange(navigator.serviceWorker?.controller != null).then((outcome) => {
       renewal = undefined;
       if (stopped) return false;
       if (outcome === 'ok') {

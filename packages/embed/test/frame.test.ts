@@ -149,6 +149,7 @@ function frame(o: Options) {
       reload: () => void reloads++,
     },
     fetch: pageFetch,
+    navigator: {},
     XMLHttpRequest: FakeXHR,
     MessageChannel, URL, Request, Response, Headers,
     setTimeout: (fn: () => void, ms: number) => {

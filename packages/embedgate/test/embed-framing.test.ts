@@ -256,7 +256,7 @@ describe('bootstrap', () => {
   });
 
   it('an inline frame script cannot end its element early, whatever its source holds', () => {
-    const tag = frameScriptTag({ src: '/x.js', inline: 'var a = "</script><script>alert(1)</SCRIPT>";', origins: [], mode: 'bootstrap', headerMode: false, nonce: 'n' });
+    const tag = frameScriptTag({ src: '/x.js', inline: 'var a = "</script><script>alert(1)</SCRIPT>";', origins: [], mode: 'bootstrap', headerMode: false, embedMode: 'cookie', nonce: 'n' });
     assert.equal(tag.match(/<\/script/gi)?.length, 1, tag);
     assert.ok(tag.endsWith('var a = "<\\/script><script>alert(1)<\\/SCRIPT>";</script>'), tag);
   });

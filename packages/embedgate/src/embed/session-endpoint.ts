@@ -55,27 +55,34 @@ async function readRequest(req: IncomingMessage): Promise<SessionRequest | Denia
   }
 }
 
-/** The app the session is for must allow this identity before any session is made. */
-function policyDenial(request: SessionRequest, identity: Identity, apps: AppTable): Denial | undefined {
+/**
+ * The app the session is for must allow this identity before any session is made: its name, or a denial. A request
+ * that names no app gets a session for every app the identity may use (undefined).
+ */
+function appFor(request: SessionRequest, identity: Identity, apps: AppTable): { app: string | undefined } | { denial: Denial } {
   if (request.path === undefined) {
     const allowedSomewhere = apps.apps.some((app) => app.policy.authorize(identity, app.config.prefix, 'GET') === undefined);
-    return allowedSomewhere ? undefined : { status: 403, error: 'forbidden', message: 'You are not allowed to use any app here.' };
+    return allowedSomewhere ? { app: undefined } : { denial: { status: 403, error: 'forbidden', message: 'You are not allowed to use any app here.' } };
   }
   const target = typeof request.path === 'string' ? normalizeTarget(request.path) : undefined;
   const match = target?.ok ? apps.match(target.path) : undefined;
   if (target === undefined || !target.ok || match?.kind !== 'app') {
-    return { status: 400, error: 'invalid_request', message: 'The session request names no app of this gateway.' };
+    return { denial: { status: 400, error: 'invalid_request', message: 'The session request names no app of this gateway.' } };
   }
-  return match.app.policy.authorize(identity, target.path, 'GET');
+  const denial = match.app.policy.authorize(identity, target.path, 'GET');
+  return denial === undefined ? { app: match.app.config.name } : { denial };
 }
 
-/** The embed session the request carries: the worker's handle, else the cookie. */
+/** The embed session the request carries: a worker's handle (an app-bound session), else the cookie (never one). */
 async function currentSession(req: IncomingMessage, sessions: Sessions): Promise<FoundSession | undefined> {
   const handle = sessionHandleOf(req);
+  if (handle !== undefined) {
+    const found = await sessions.find(handle);
+    return found?.record.app === undefined ? undefined : found;
+  }
   const cookie = findSessionCookie(req.headers.cookie);
-  const value = handle ?? (cookie.kind === 'one' ? cookie.value : undefined);
-  const found = value === undefined ? undefined : await sessions.find(value);
-  return found?.record.kind === 'login' ? undefined : found;
+  const found = cookie.kind === 'one' ? await sessions.find(cookie.value) : undefined;
+  return found === undefined || found.record.kind === 'login' || found.record.app !== undefined ? undefined : found;
 }
 
 /**
@@ -144,13 +151,16 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   }
   const request = await readRequest(req);
   if ('status' in request) return deny(request);
-  const denial = policyDenial(request, result.identity, deps.apps);
-  if (denial !== undefined) return deny(denial, result.identity);
+  const allowed = appFor(request, result.identity, deps.apps);
+  if ('denial' in allowed) return deny(allowed.denial, result.identity);
+  // A worker's session: for the frame itself (never a host page), outside cookie mode, bound to the app it names; its
+  // handle is answered, and no cookie is set.
+  const worker = request.handle === true && !fromHost && deps.mode !== 'cookie' && allowed.app !== undefined;
+  const app = worker ? allowed.app : undefined;
   // A new id on every renewal: the old cookie (or handle) stops working at once.
-  const created = previous === undefined ? await sessions.create(result.identity) : await sessions.renew(previous.id, result.identity);
-  // The handle goes only to the frame itself (never to a host page), and only where the worker may carry it.
-  const handle = request.handle === true && !fromHost && deps.mode !== 'cookie' ? { handle: created.cookieValue } : {};
+  const created = previous === undefined ? await sessions.create(result.identity, app) : await sessions.renew(previous.id, result.identity, app);
+  const lifetime = created.expiresAt - Math.floor(Date.now() / 1000);
+  if (worker) return sendJson(res, 200, { expires_at: created.expiresAt, handle: created.cookieValue });
   // Worker mode uses no cookie at all.
-  const cookie: Record<string, string> = deps.mode === 'worker' ? {} : { 'set-cookie': sessionCookie(created.cookieValue, created.expiresAt - Math.floor(Date.now() / 1000)) };
-  sendJson(res, 200, { expires_at: created.expiresAt, ...handle }, cookie);
+  sendJson(res, 200, { expires_at: created.expiresAt }, deps.mode === 'worker' ? {} : { 'set-cookie': sessionCookie(created.cookieValue, lifetime) });
 }

@@ -49,6 +49,11 @@ export async function handleTicketRequest(req: IncomingMessage, res: ServerRespo
   }
   const denial = match.app.policy.authorize(result.identity, target.path, 'GET');
   if (denial !== undefined) return deny(denial, result.identity);
+  // A worker's session serves one app: no ticket for another.
+  const bound = (await deps.sessions.findById(result.sessionId))?.record.app;
+  if (bound !== undefined && bound !== match.app.config.name) {
+    return deny({ status: 403, error: 'forbidden', message: 'This session is for another app.' }, result.identity);
+  }
   const ticket = await deps.sessions.issueTicket(result.sessionId, match.app.config.name, TICKET_SECONDS);
   sendJson(res, 200, { ticket, expires_in: TICKET_SECONDS });
 }

@@ -61,8 +61,10 @@ export class AccessControl {
     }
     const handle = sessionHandleOf(req);
     if (handle !== undefined) {
+      // A worker's session, good for its own app only (and the gateway's own endpoints, which check it themselves).
       const session = await this.liveSession(handle, false);
-      return session === undefined ? { denial: SESSION_EXPIRED } : { identity: session.identity, sessionId: session.id };
+      const usable = session?.record.app !== undefined && (app === undefined || session.record.app === app);
+      return usable ? { identity: session.identity, sessionId: session.id } : { denial: SESSION_EXPIRED };
     }
     let outcome: Authentication = bearer;
     for (const name of SESSION_COOKIES) {
@@ -72,7 +74,8 @@ export class AccessControl {
         return { denial: { status: 400, error: 'duplicate_cookie', message: 'The session cookie was sent twice.' } };
       }
       const session = await this.liveSession(cookie.value, name === LOGIN_SESSION_COOKIE);
-      if (session === undefined) {
+      // A worker's handle is never a cookie.
+      if (session === undefined || session.record.app !== undefined) {
         outcome = { denial: SESSION_EXPIRED };
         continue;
       }

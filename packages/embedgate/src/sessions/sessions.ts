@@ -57,10 +57,13 @@ export class Sessions {
 
   constructor(readonly store: SessionStore, private readonly ttlSeconds: number) {}
 
-  /** A new embed session for this identity; it ends at the token's exp or after the TTL, whichever is first. */
-  create(identity: Identity, ttlSeconds = this.ttlSeconds): Promise<NewSession> {
+  /**
+   * A new embed session for this identity; it ends at the token's exp or after the TTL, whichever is first. With
+   * `app`, a worker-mode session for that app alone.
+   */
+  create(identity: Identity, app?: string): Promise<NewSession> {
     const now = Math.floor(Date.now() / 1000);
-    return this.put(identity, { expiresAt: Math.min(identity.expiresAt, now + ttlSeconds), sid: sidOf(identity) });
+    return this.put(identity, { expiresAt: Math.min(identity.expiresAt, now + this.ttlSeconds), sid: sidOf(identity), app });
   }
 
   /** A new login session: it lives until `expiresAt` (the absolute timeout) while its access token is refreshed. */
@@ -76,6 +79,7 @@ export class Sessions {
     const record: SessionRecord = { ...recordFields(identity), id, createdAt: Math.floor(Date.now() / 1000), ...fields };
     if (record.sid === undefined) delete record.sid;
     if (record.secrets === undefined) delete record.secrets;
+    if (record.app === undefined) delete record.app;
     await this.store.put(record);
     return { cookieValue, id, expiresAt: record.expiresAt };
   }
@@ -130,8 +134,8 @@ export class Sessions {
   }
 
   /** Replaces a session with a new one (new id, new cookie) for a fresh token; the old id stops working at once. */
-  async renew(previousId: string, identity: Identity): Promise<NewSession> {
-    const created = await this.create(identity);
+  async renew(previousId: string, identity: Identity, app?: string): Promise<NewSession> {
+    const created = await this.create(identity, app);
     await this.store.delete(previousId);
     await this.store.announce([{ id: previousId, successor: { id: created.id, expiresAt: created.expiresAt } }]);
     return created;

@@ -17,6 +17,11 @@ export interface SessionRecord {
   createdAt: number;
   /** A standalone sign-in's session (refreshed, with an idle timeout); embed sessions leave it out. */
   kind?: 'login';
+  /**
+   * The one app a worker-mode embed session serves (its handle travels in a header, never as a cookie, and is good
+   * for that app alone); cookie sessions leave it out.
+   */
+  app?: string;
   /** The provider's session id (ID token or access token `sid`), for back-channel logout. */
   sid?: string;
   /** When the access token behind a login session expires; it is refreshed before then. */
