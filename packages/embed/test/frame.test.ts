@@ -53,6 +53,37 @@ interface Options {
   dropHellos?: number;
   storage?: Record<string, string>;
   server?: (r: Recorded) => Response | Promise<Response>;
+  /** embed.mode, and the app prefix the bootstrap registers the service worker for */
+  embedMode?: 'auto' | 'cookie' | 'worker';
+  scope?: string;
+  /** navigator.serviceWorker; absent when undefined */
+  serviceWorker?: FakeWorkers;
+}
+
+/** A stand-in for navigator.serviceWorker: records registrations and what the worker is told, answers get-handle. */
+class FakeWorkers {
+  registered: Array<{ url: string; scope: string }> = [];
+  told: unknown[] = [];
+  handle = '';
+  constructor(private readonly refuse = false) {}
+  readonly active = {
+    postMessage: (message: { type: string; handle?: string }, transfer?: MessagePort[]) => {
+      this.told.push(message);
+      if (message.type === 'handle') this.handle = message.handle ?? '';
+      if (message.type === 'get-handle') {
+        transfer?.[0]?.postMessage({ handle: this.handle });
+        transfer?.[0]?.close();
+      }
+    },
+  };
+  get ready(): Promise<{ active: FakeWorkers['active'] }> {
+    return Promise.resolve({ active: this.active });
+  }
+  register(url: string, options: { scope: string }): Promise<unknown> {
+    if (this.refuse) return Promise.reject(new Error('The user denied permission to use Service Worker.'));
+    this.registered.push({ url, scope: options.scope });
+    return Promise.resolve({});
+  }
 }
 
 const nowS = () => Date.now() / 1000;
@@ -131,6 +162,8 @@ function frame(o: Options) {
   if (o.expires !== undefined) dataset.embedgateExpires = String(o.expires);
   if (o.headerMode !== undefined) dataset.embedgateHeaderMode = String(o.headerMode);
   if (o.waitForToken !== undefined) dataset.embedgateWaitForToken = String(o.waitForToken);
+  if (o.embedMode !== undefined) dataset.embedgateEmbedMode = o.embedMode;
+  if (o.scope !== undefined) dataset.embedgateScope = o.scope;
   const sandbox: Record<string, unknown> = {
     document: {
       currentScript: { dataset },
@@ -149,7 +182,7 @@ function frame(o: Options) {
       reload: () => void reloads++,
     },
     fetch: pageFetch,
-    navigator: {},
+    navigator: o.serviceWorker === undefined ? {} : { serviceWorker: o.serviceWorker },
     XMLHttpRequest: FakeXHR,
     MessageChannel, URL, Request, Response, Headers,
     setTimeout: (fn: () => void, ms: number) => {
@@ -266,6 +299,66 @@ test('bootstrap: hello to the exact parent origin → token → POST /_embedgate
   ]);
   assert.equal(f.overlays(), 0);
   assert.ok(f.storage['embedgate:reloaded'], 'reload marker set');
+});
+
+const HANDLE = 'h'.repeat(43);
+/** The gateway: a cookie session for a plain POST, a handle for one that asks; the probe finds `cookieKept`. */
+const modeServer = (cookieKept: boolean) => (r: Recorded): Response => {
+  if (r.method === 'GET') return cookieKept ? json(200, { expires_at: Math.floor(nowS()) + 300 }) : json(401, { error: 'missing_token' });
+  const asked = JSON.parse(r.body ?? '{}') as { handle?: boolean };
+  return json(200, { expires_at: Math.floor(nowS()) + 300, ...(asked.handle ? { handle: HANDLE } : {}) });
+};
+
+test('bootstrap, auto mode, the cookie came back: no handle asked, no worker, reload', async () => {
+  const workers = new FakeWorkers();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'auto', scope: '/sales/', serviceWorker: workers, server: modeServer(true) }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(f.requests.map((r) => `${r.method} ${r.body ?? ''}`), ['POST {"path":"/sales/"}', 'GET ']);
+  assert.deepEqual(workers.registered, []);
+});
+
+test('bootstrap, auto mode, the frame refused the cookie: the same token once more for a handle, the worker registered for the prefix and given the handle, then reload', async () => {
+  const workers = new FakeWorkers();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'auto', scope: '/sales/', serviceWorker: workers, server: modeServer(false) }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(f.requests.map((r) => `${r.method} ${r.auth ?? ''} ${r.body ?? ''}`),
+    ['POST Bearer tok-1 {"path":"/sales/"}', 'GET  ', 'POST Bearer tok-1 {"path":"/sales/","handle":true}']);
+  assert.deepEqual(f.host.received, [{ type: 'token-request' }], 'one token, no second getToken');
+  assert.deepEqual(workers.registered, [{ url: '/_embedgate/worker.js', scope: '/sales/' }]);
+  assert.equal(workers.handle, HANDLE, 'the worker holds the handle before the reload');
+});
+
+test('bootstrap, worker mode: a handle at once (no cookie attempt); where the browser refuses the worker, a message and no reload loop', async () => {
+  const workers = new FakeWorkers();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: workers, server: modeServer(false) }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(f.requests.map((r) => r.body), ['{"path":"/sales/","handle":true}']);
+  assert.equal(workers.handle, HANDLE);
+
+  const refusing = new FakeWorkers(true);
+  const g = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: refusing, server: modeServer(false) }));
+  await until(() => g.host.received.length === 1, 'token-request');
+  g.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => g.overlay() !== undefined, 'message');
+  assert.equal(g.overlay(), 'This browser blocked the sign-in cookie. Allow cookies for this site, then reload.');
+  assert.equal(g.reloads, 0);
+  assert.equal(g.host.received.at(-1)?.type, 'error');
+});
+
+test('bootstrap, cookie mode: never a handle or a worker, even where the cookie did not stick', async () => {
+  const workers = new FakeWorkers();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'cookie', scope: '/sales/', serviceWorker: workers, server: modeServer(false) }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(f.requests.map((r) => r.method), ['POST']);
+  assert.deepEqual(workers.registered, []);
 });
 
 for (const [status, type, text] of [

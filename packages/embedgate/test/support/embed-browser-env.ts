@@ -221,8 +221,9 @@ const SDK_LOADERS: Record<string, (gateway: string) => string> = {
 };
 
 /**
- * GET /host.html?user=&ttl=&app=&src=&attacker=&sdk= — the host page: loads the gateway's host SDK (sdk=classic, the
- *   default: a script tag; module: host.mjs's exports; import: import() of host.js), attaches the iframe #app
+ * GET /host.html?user=&ttl=&app=&src=&attacker=&sdk=&before= — the host page: loads the gateway's host SDK
+ *   (sdk=classic, the default: a script tag; module: host.mjs's exports; import: import() of host.js), attaches the
+ *   iframe #app (before=1: attach() makes the session and then navigates the iframe, else the page sets its src)
  *   (window.handle), counts getToken calls (window.tokenCalls), records events (window.events) and every window
  *   message (window.messages); the iframe shows gateway + app (default /sales/), or src when given; with attacker=URL
  *   it also frames that URL next to the app.
@@ -282,17 +283,20 @@ window.startHost = function (sdk) {
   window.events = []; window.tokenCalls = 0; window.frameLoads = 0;
   iframe.addEventListener('load', function () { window.frameLoads++; });
   if (!sdk) { window.sdkMissing = true; return; }
+  var src = params.get('src') || ${JSON.stringify(opts.gateway)} + (params.get('app') || '/sales/');
+  var before = params.get('before') === '1';
   window.handle = sdk.attach(iframe, {
     gateway: ${JSON.stringify(opts.gateway)},
     getToken: function () {
       window.tokenCalls++;
       return fetch('/token?user=' + encodeURIComponent(user) + '&ttl=' + encodeURIComponent(ttl)).then(function (r) { return r.text(); });
     },
+    src: before ? src : undefined,
   });
   sdk.events.forEach(function (type) {
     window.handle.on(type, function (d) { window.events.push({ type: d.type, message: d.message || '', at: Date.now() }); });
   });
-  iframe.src = params.get('src') || ${JSON.stringify(opts.gateway)} + (params.get('app') || '/sales/');
+  if (!before) iframe.src = src;
 };
 </script>
 ${SDK_LOADERS[q('sdk', 'classic')]?.(opts.gateway) ?? ''}`));
@@ -356,7 +360,7 @@ export interface EmbedEnv {
   close(): Promise<void>;
 }
 
-export async function startEmbedEnv(): Promise<EmbedEnv> {
+export async function startEmbedEnv(options: { mode?: 'auto' | 'cookie' | 'worker' } = {}): Promise<EmbedEnv> {
   const op = await startHostileOp();
   const app = await startDashApp();
   const gwPort = await freePort();
@@ -369,7 +373,7 @@ export async function startEmbedEnv(): Promise<EmbedEnv> {
     public_url: gwOrigin,
     // No clock leeway: a token that is not renewed in time is refused, so renewal is really tested.
     issuers: [{ issuer: op.issuer, audiences: [op.audience], leeway_seconds: 0 }],
-    embed: { allowed_origins: [host.origin] },
+    embed: { allowed_origins: [host.origin], ...(options.mode === undefined ? {} : { mode: options.mode }) },
     sessions: { store: 'memory:' },
     apps: [{
       name: 'sales',
