@@ -37,6 +37,20 @@ function postgresInstalled(): boolean {
   }
 }
 
+/** Debian ships MiniBrowser (what WebKitWebDriver starts) off PATH, in /usr/lib/<triplet>/webkit2gtk-<api>/. */
+function miniBrowserInstalled(): boolean {
+  if (process.env.EMBEDGATE_MINIBROWSER !== undefined) return isExecutable(process.env.EMBEDGATE_MINIBROWSER);
+  const list = (dir: string): string[] => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  const libs = ['/usr/lib', ...list('/usr/lib').filter((name) => name.includes('-linux-')).map((name) => join('/usr/lib', name))];
+  return libs.some((lib) => list(lib).some((name) => name.startsWith('webkit2gtk-') && isExecutable(join(lib, name, 'MiniBrowser'))));
+}
+
 function pythonImports(python: string, modules: string[]): boolean {
   return spawnSync(python, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
 }
@@ -57,6 +71,21 @@ export const PREREQUISITES: Prerequisite[] = [
     purpose: 'the browser tests drive Debian\'s Chromium with playwright-core',
     packages: ['chromium'],
     present: () => isExecutable(process.env.EMBEDGATE_CHROMIUM ?? '/usr/bin/chromium'),
+  },
+  {
+    purpose: 'the browser engine tests drive Debian\'s Firefox ESR with puppeteer-core over WebDriver BiDi',
+    packages: ['firefox-esr'],
+    present: () => isExecutable(process.env.EMBEDGATE_FIREFOX ?? '/usr/bin/firefox-esr'),
+  },
+  {
+    purpose: 'the browser engine tests drive WebKitGTK\'s MiniBrowser through WebKitWebDriver with selenium-webdriver',
+    packages: ['webkit2gtk-driver'],
+    present: () => isExecutable(process.env.EMBEDGATE_WEBKIT_DRIVER ?? '/usr/bin/WebKitWebDriver') && miniBrowserInstalled(),
+  },
+  {
+    purpose: 'the browser engine tests run WebKit on a virtual X display (Xvfb)',
+    packages: ['xvfb'],
+    present: () => isExecutable(process.env.EMBEDGATE_XVFB ?? '/usr/bin/Xvfb'),
   },
   {
     purpose: 'the session tests run gateways sharing a real Redis',
