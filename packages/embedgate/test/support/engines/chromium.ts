@@ -1,11 +1,39 @@
-// The Engine interface over the existing Chromium harness (../chromium.ts): Debian's Chromium driven by
-// playwright-core over CDP, third-party cookies blocked in every tab with Network.setCookieControls.
-import type { Browser, BrowserContext, Frame, Page } from 'playwright-core';
+// The Engine interface over Debian's Chromium driven by playwright-core over CDP, with the existing harness's
+// third-party cookie blocking (../chromium.ts: Network.setCookieControls in every tab).
+//
+// Playwright launches Chromium with --disable-features=…,ThirdPartyStoragePartitioning,… (its issue #32230), and with
+// partitioning off, blocking third-party cookies blocks all third-party storage: localStorage, IndexedDB,
+// CacheStorage and service workers all fail in a cross-site frame. Chrome itself partitions third-party storage by
+// default, so by default this adapter launches Chromium with partitioning back on (the same flags as ../chromium.ts
+// otherwise); `playwrightDefaults: true` uses ../chromium.ts's launchChromium() as it is.
+import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { blockThirdPartyCookies, CHROMIUM_PATH, launchChromium } from '../chromium.js';
 import {
   iframeSelector, jsonExpression, parseJsonResult, pollUntil, startOutboundGuard,
   type Engine, type EngineOptions, type EngineTab,
 } from './engine.js';
+
+export interface ChromiumOptions extends EngineOptions {
+  /** Launch exactly as ../chromium.ts does (third-party storage partitioning disabled, as Playwright does). */
+  playwrightDefaults?: boolean;
+}
+
+/** The switches of ../chromium.ts. */
+const HARNESS_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+/**
+ * Playwright 1.65's --disable-features list without ThirdPartyStoragePartitioning (Chromium takes the last
+ * --disable-features switch, so this one replaces Playwright's), and its --enable-features plus partitioning.
+ */
+const PARTITIONING_ARGS = [
+  '--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,'
+    + 'HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,AvoidCorsURLLoaderRestartOnRedirect,'
+    + 'OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch',
+  '--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,ThirdPartyStoragePartitioning',
+];
 
 async function frameOf(page: Page, iframeId: string): Promise<Frame> {
   const element = await page.$(iframeSelector(iframeId));
@@ -19,19 +47,25 @@ async function frameOf(page: Page, iframeId: string): Promise<Frame> {
   }
 }
 
-export async function launchChromiumEngine(_options: EngineOptions): Promise<Engine> {
+export async function launchChromiumEngine(options: ChromiumOptions): Promise<Engine> {
+  const playwrightDefaults = options.playwrightDefaults ?? false;
+  // The test certificate is trusted by its key (Chromium has no per-profile CA list we could give it). Unlike
+  // Playwright's ignoreHTTPSErrors, this also covers service worker scripts, which otherwise fail with "An SSL
+  // certificate error occurred when fetching the script".
+  const args = [...HARNESS_ARGS, ...PARTITIONING_ARGS, `--ignore-certificate-errors-spki-list=${options.tls.spkiSha256}`];
   const guard = await startOutboundGuard();
   let browser: Browser;
   try {
-    browser = await launchChromium();
+    browser = playwrightDefaults
+      ? await launchChromium()
+      : await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
   } catch (error) {
     await guard.close();
     throw error;
   }
   const contextOptions = {
-    // Chromium has no per-context way to trust a CA; Playwright's flag makes every frame's session (out-of-process
-    // iframes included) ignore certificate errors, and service workers still register (the test checks that).
-    ignoreHTTPSErrors: true,
+    // launchChromium() cannot be given the key above; with it, certificate errors are ignored per frame instead.
+    ignoreHTTPSErrors: playwrightDefaults,
     // Loopback goes direct (naming it in bypass stops Playwright from forcing it through the proxy).
     proxy: { server: `http://${guard.host}:${guard.port}`, bypass: 'localhost,127.0.0.1,[::1]' },
   };
@@ -41,6 +75,7 @@ export async function launchChromiumEngine(_options: EngineOptions): Promise<Eng
     version: `Chromium ${browser.version()}`,
     settings: {
       executable: CHROMIUM_PATH,
+      args: playwrightDefaults ? 'launchChromium() of ../chromium.ts' : args,
       thirdPartyCookies: 'Network.setCookieControls { enableThirdPartyCookieRestriction: true, disableThirdPartyCookieMetadata: true, disableThirdPartyCookieHeuristics: true }',
       context: contextOptions,
     },
@@ -56,7 +91,7 @@ export async function launchChromiumEngine(_options: EngineOptions): Promise<Eng
           parseJsonResult<T>(await (await frameOf(page, iframeId)).evaluate(jsonExpression(js)));
         return {
           goto: async (url) => {
-            await page.goto(url, { waitUntil: 'load' });
+            await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
           },
           evalTop,
           evalInFrame,

@@ -2,6 +2,7 @@
 // the openssl CLI in a temp dir, so the engine tests can serve real HTTPS (Secure and Partitioned cookies, service
 // workers) from node:https without any certificate that outlives the test.
 import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,8 @@ export interface TestTls {
   certPem: string;
   /** The server certificate's private key (PEM). */
   keyPem: string;
+  /** base64 SHA-256 of the server certificate's SubjectPublicKeyInfo (Chromium's --ignore-certificate-errors-spki-list). */
+  spkiSha256: string;
   /** caPem as a file, e.g. for NODE_EXTRA_CA_CERTS or curl --cacert. */
   caFile: string;
   /** The temp dir holding every file; removed by cleanup(). */
@@ -48,9 +51,12 @@ export function makeTestTls(): TestTls {
     ]);
     // PKCS#8, the form every TLS stack reads.
     openssl(dir, ['pkcs8', '-topk8', '-nocrypt', '-in', 'server.key', '-out', 'server.pk8']);
+    const certPem = readFileSync(join(dir, 'server.pem'), 'utf8');
+    const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
     return {
       caPem: readFileSync(join(dir, 'ca.pem'), 'utf8'),
-      certPem: readFileSync(join(dir, 'server.pem'), 'utf8'),
+      certPem,
+      spkiSha256: createHash('sha256').update(spki).digest('base64'),
       keyPem: readFileSync(join(dir, 'server.pk8'), 'utf8'),
       caFile: join(dir, 'ca.pem'),
       dir,
