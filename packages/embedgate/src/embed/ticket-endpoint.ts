@@ -36,11 +36,12 @@ export async function handleTicketRequest(req: IncomingMessage, res: ServerRespo
   const { access, deny } = deps;
   if (req.method !== 'POST') return deny({ status: 405, error: 'method_not_allowed', message: 'Use POST to get a WebSocket ticket.' });
   if (!access.sameOrigin(req)) return deny({ status: 403, error: 'cross_site_request', message: 'Tickets are only for the framed app itself.' });
-  const result = await access.authenticate(req);
+  // The session, not a bearer the frame script may have added: a ticket stands for the session.
+  const result = await access.authenticateSession(req, undefined, {
+    denial: { status: 401, error: 'missing_token', message: 'A ticket is bound to an embed session; a bearer token can open the WebSocket itself.', bearerError: 'invalid_request' },
+  });
   if ('denial' in result) return deny(result.denial);
-  if (result.sessionId === undefined) {
-    return deny({ status: 400, error: 'invalid_request', message: 'A ticket is bound to an embed session; a bearer token can open the WebSocket itself.' }, result.identity);
-  }
+  if (result.sessionId === undefined) return deny({ status: 401, error: 'missing_token', message: 'A ticket needs an embed session.' });
   const path = await requestedPath(req);
   const target = path === undefined ? undefined : normalizeTarget(path);
   const match = target?.ok ? deps.apps.match(target.path) : undefined;

@@ -54,6 +54,14 @@ export class AccessControl {
   async authenticate(req: IncomingMessage, app?: string): Promise<Authentication> {
     const bearer = await authenticateRequest(this.verifier, req);
     if (!('denial' in bearer) || bearer.denial.error !== 'missing_token') return bearer;
+    return this.authenticateSession(req, app, bearer);
+  }
+
+  /**
+   * The session a request carries, whatever bearer it has too (the frame script may add one): for the gateway's own
+   * session-bound endpoints. `none` is the outcome when it carries no session at all.
+   */
+  async authenticateSession(req: IncomingMessage, app?: string, none: Authentication = { denial: SESSION_EXPIRED }): Promise<Authentication> {
     const ticket = app === undefined ? undefined : ticketOf(req);
     if (ticket !== undefined) {
       const session = await this.sessions.redeemTicket(ticket, app as string);
@@ -66,7 +74,7 @@ export class AccessControl {
       const usable = session?.record.app !== undefined && (app === undefined || session.record.app === app);
       return usable ? { identity: session.identity, sessionId: session.id } : { denial: SESSION_EXPIRED };
     }
-    let outcome: Authentication = bearer;
+    let outcome: Authentication = none;
     for (const name of SESSION_COOKIES) {
       const cookie = findSessionCookie(req.headers.cookie, name);
       if (cookie.kind === 'none') continue;

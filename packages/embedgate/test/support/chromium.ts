@@ -4,13 +4,27 @@ import { chromium, type Browser, type BrowserContext, type Page, type Request } 
 
 export const CHROMIUM_PATH = process.env.EMBEDGATE_CHROMIUM ?? '/usr/bin/chromium';
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+/**
+ * Third-party storage partitioning back on, as Chrome ships it. Playwright launches Chromium with
+ * --disable-features=…,ThirdPartyStoragePartitioning (its issue #32230), and without partitioning, blocked third-party
+ * cookies block all storage in a cross-site frame (sessionStorage, service workers). Chromium takes the last
+ * --disable-features switch, so this list (Playwright 1.65's, less that feature) replaces Playwright's.
+ */
+export const CHROME_STORAGE_ARGS = [
+  '--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,'
+    + 'HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,AvoidCorsURLLoaderRestartOnRedirect,'
+    + 'OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch',
+  '--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,ThirdPartyStoragePartitioning',
+];
+
+/** Chromium as Chrome behaves for cross-site frames (partitioned storage); `extraArgs` for one suite's needs. */
+export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...CHROME_STORAGE_ARGS, ...extraArgs] });
 }
 
 /** Turns Chromium's third-party-cookie blocking on for one page (what users of privacy modes and new Chrome get). */

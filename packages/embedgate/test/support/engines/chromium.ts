@@ -5,9 +5,9 @@
 // partitioning off, blocking third-party cookies blocks all third-party storage: localStorage, IndexedDB,
 // CacheStorage and service workers all fail in a cross-site frame. Chrome itself partitions third-party storage by
 // default, so by default this adapter launches Chromium with partitioning back on (the same flags as ../chromium.ts
-// otherwise); `playwrightDefaults: true` uses ../chromium.ts's launchChromium() as it is.
+// otherwise); `playwrightDefaults: true` launches it with Playwright's own feature switches (partitioning off).
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
-import { blockThirdPartyCookies, CHROMIUM_PATH, launchChromium } from '../chromium.js';
+import { blockThirdPartyCookies, CHROME_STORAGE_ARGS, CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
 import {
   iframeSelector, jsonExpression, parseJsonResult, pollUntil, startOutboundGuard,
   type Engine, type EngineOptions, type EngineTab,
@@ -17,23 +17,6 @@ export interface ChromiumOptions extends EngineOptions {
   /** Launch exactly as ../chromium.ts does (third-party storage partitioning disabled, as Playwright does). */
   playwrightDefaults?: boolean;
 }
-
-/** The switches of ../chromium.ts. */
-const HARNESS_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-/**
- * Playwright 1.65's --disable-features list without ThirdPartyStoragePartitioning (Chromium takes the last
- * --disable-features switch, so this one replaces Playwright's), and its --enable-features plus partitioning.
- */
-const PARTITIONING_ARGS = [
-  '--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,'
-    + 'HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,AvoidCorsURLLoaderRestartOnRedirect,'
-    + 'OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch',
-  '--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,ThirdPartyStoragePartitioning',
-];
 
 async function frameOf(page: Page, iframeId: string): Promise<Frame> {
   const element = await page.$(iframeSelector(iframeId));
@@ -52,20 +35,17 @@ export async function launchChromiumEngine(options: ChromiumOptions): Promise<En
   // The test certificate is trusted by its key (Chromium has no per-profile CA list we could give it). Unlike
   // Playwright's ignoreHTTPSErrors, this also covers service worker scripts, which otherwise fail with "An SSL
   // certificate error occurred when fetching the script".
-  const args = [...HARNESS_ARGS, ...PARTITIONING_ARGS, `--ignore-certificate-errors-spki-list=${options.tls.spkiSha256}`];
+  const args = [...CHROMIUM_ARGS, ...(playwrightDefaults ? [] : CHROME_STORAGE_ARGS), `--ignore-certificate-errors-spki-list=${options.tls.spkiSha256}`];
   const guard = await startOutboundGuard();
   let browser: Browser;
   try {
-    browser = playwrightDefaults
-      ? await launchChromium()
-      : await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args });
   } catch (error) {
     await guard.close();
     throw error;
   }
   const contextOptions = {
-    // launchChromium() cannot be given the key above; with it, certificate errors are ignored per frame instead.
-    ignoreHTTPSErrors: playwrightDefaults,
+    ignoreHTTPSErrors: false,
     // Loopback goes direct (naming it in bypass stops Playwright from forcing it through the proxy).
     proxy: { server: `http://${guard.host}:${guard.port}`, bypass: 'localhost,127.0.0.1,[::1]' },
   };
@@ -75,7 +55,7 @@ export async function launchChromiumEngine(options: ChromiumOptions): Promise<En
     version: `Chromium ${browser.version()}`,
     settings: {
       executable: CHROMIUM_PATH,
-      args: playwrightDefaults ? 'launchChromium() of ../chromium.ts' : args,
+      args,
       thirdPartyCookies: 'Network.setCookieControls { enableThirdPartyCookieRestriction: true, disableThirdPartyCookieMetadata: true, disableThirdPartyCookieHeuristics: true }',
       context: contextOptions,
     },
