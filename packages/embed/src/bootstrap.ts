@@ -60,12 +60,14 @@ export function startBootstrap(config: FrameConfig | undefined = readConfig()): 
     if (stopped) return;
     if (outcome !== 'ok') return report(outcome, false);
     if (handle && !(await startWorker(scope))) return report('error', false, MESSAGES.cookie);
+    // The marker lives in this frame's own history entry, which the reload keeps (sessionStorage would be shared by
+    // every frame of the gateway in the tab, so two embedded apps would take each other's reload for a loop).
     let last = 0;
     try {
-      last = Number(sessionStorage.getItem(RELOAD_KEY));
-      sessionStorage.setItem(RELOAD_KEY, String(Date.now()));
+      last = Number((history.state as Record<string, unknown> | null)?.[RELOAD_KEY]) || 0;
+      history.replaceState({ [RELOAD_KEY]: Date.now() }, '');
     } catch {
-      // no storage: no loop detection
+      // no history state: no loop detection
     }
     if (Date.now() - last < RELOAD_LOOP_MS) return report('error', false, MESSAGES.cookie);
     halt();

@@ -115,10 +115,12 @@ export function start(config: FrameConfig | undefined = readConfig()): void {
     };
   }
 
+  // The bootstrap's reload marker (in this history entry, before the app runs) has done its job.
   try {
-    sessionStorage.removeItem(RELOAD_KEY);
+    const state = history.state as Record<string, unknown> | null;
+    if (state !== null && typeof state === 'object' && RELOAD_KEY in state) history.replaceState(null, '');
   } catch {
-    // no storage
+    // no history state
   }
   wrapFetch();
   wrapXhr();

@@ -51,7 +51,8 @@ interface Options {
   waitForToken?: boolean;
   /** the parent drops the first n hellos (host SDK not attached yet) */
   dropHellos?: number;
-  storage?: Record<string, string>;
+  /** history.state of the frame's entry (the bootstrap's reload marker lives there) */
+  historyState?: Record<string, unknown> | null;
   server?: (r: Recorded) => Response | Promise<Response>;
   /** embed.mode, and the app prefix the bootstrap registers the service worker for */
   embedMode?: 'auto' | 'cookie' | 'worker';
@@ -102,7 +103,7 @@ function frame(o: Options) {
   let nextTimer = 1;
   let drop = o.dropHellos ?? 0;
   const parentOrigin = o.parentOrigin ?? HOST;
-  const storage = o.storage ?? {};
+  const history = { state: o.historyState ?? null as unknown, replaceState(state: unknown) { history.state = structuredClone(state); } };
 
   const parent = {
     postMessage(message: unknown, targetOrigin: string, transfer?: MessagePort[]) {
@@ -191,11 +192,7 @@ function frame(o: Options) {
       return id;
     },
     clearTimeout: (id: number) => void timers.delete(id),
-    sessionStorage: {
-      getItem: (k: string) => storage[k] ?? null,
-      setItem: (k: string, v: string) => void (storage[k] = v),
-      removeItem: (k: string) => void delete storage[k],
-    },
+    history,
     addEventListener: (type: string, fn: (e: unknown) => void) => type === 'message' && windowListeners.push(fn),
   };
   const ctx = vm.createContext(sandbox);
@@ -205,7 +202,7 @@ function frame(o: Options) {
   vm.runInContext(SCRIPTS[o.mode], ctx, { filename: o.mode === 'app' ? 'frame.min.js' : 'bootstrap.min.js' });
 
   return {
-    posted, hosts, requests, timers, xhrs, storage, sandbox,
+    posted, hosts, requests, timers, xhrs, history, sandbox,
     get reloads() {
       return reloads;
     },
@@ -298,7 +295,7 @@ test('bootstrap: hello to the exact parent origin → token → POST /_embedgate
     { url: SESSION, method: 'POST', auth: 'Bearer tok-1', credentials: 'include', body: '{"path":"/sales/"}' },
   ]);
   assert.equal(f.overlays(), 0);
-  assert.ok(f.storage['embedgate:reloaded'], 'reload marker set');
+  assert.ok((f.history.state as Record<string, unknown> | null)?.['embedgate:reloaded'], 'reload marker set in this frame\'s history entry');
 });
 
 const HANDLE = 'h'.repeat(43);
@@ -443,7 +440,7 @@ test('bootstrap: the host never answers → a message after the timeout; a later
 });
 
 test('bootstrap: a second bootstrap right after its reload means the cookie was refused → no reload loop', async () => {
-  const f = track(frame({ mode: 'bootstrap', storage: { 'embedgate:reloaded': String(Date.now() - 2000) } }));
+  const f = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': Date.now() - 2000 } }));
   await until(() => f.host.received.length === 1, 'token-request');
   f.host.reply({ type: 'token', token: 't' });
   await until(() => f.host.received.length === 2, 'error');
@@ -451,7 +448,7 @@ test('bootstrap: a second bootstrap right after its reload means the cookie was 
   assert.equal(f.host.received[1]?.type, 'error');
   assert.match(f.overlay() ?? '', /cookie/);
   // an old marker does not block
-  const g = track(frame({ mode: 'bootstrap', storage: { 'embedgate:reloaded': String(Date.now() - 60_000) } }));
+  const g = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': Date.now() - 60_000 } }));
   await until(() => g.host.received.length === 1, 'token-request');
   g.host.reply({ type: 'token', token: 't' });
   await until(() => g.reloads === 1, 'reload');
@@ -473,7 +470,7 @@ test('bootstrap: sign-out from the host → DELETE, signed-out message, no reloa
 
 test('app: hello + ready, renewal scheduled at ~70% of the remaining life', async () => {
   const expires = Math.floor(nowS()) + 300;
-  const f = track(frame({ mode: 'app', expires, headerMode: false }));
+  const f = track(frame({ mode: 'app', expires, headerMode: false, historyState: { 'embedgate:reloaded': Date.now() - 1000 } }));
   assert.equal(f.posted.length, 1);
   assert.equal(f.posted[0]?.targetOrigin, HOST);
   await until(() => f.host.received.length === 1, 'ready');
@@ -481,7 +478,7 @@ test('app: hello + ready, renewal scheduled at ~70% of the remaining life', asyn
   const delays = [...f.timers.values()].map((t) => t.ms);
   assert.equal(delays.length, 1);
   assert.ok(delays[0]! > 205_000 && delays[0]! <= 210_000, String(delays[0]));
-  assert.equal(f.storage['embedgate:reloaded'], undefined);
+  assert.equal(f.history.state, null, 'the app page clears the bootstrap\'s reload marker');
 });
 
 test('app: renewal asks for a token, rotates the session and reschedules from the new expires_at', async () => {
