@@ -11,9 +11,11 @@ import { freePort } from '../packages/embedgate/test/support/idp.js';
 
 /**
  * How the host page frames the app: directly; directly through a page that only loads the app in its place (what
- * a second page load costs the browser); through the gateway, starting with no session.
+ * a second page load costs the browser); through the gateway, starting with no session: the frame's bootstrap page
+ * makes it (`gateway`), attach({ src }) makes it before the iframe navigates (`attach`), or the bootstrap registers
+ * the service worker of a gateway in worker mode (`worker`).
  */
-export type Via = 'direct' | 'hop' | 'gateway';
+export type Via = 'direct' | 'hop' | 'gateway' | 'attach' | 'worker';
 
 export interface Visit {
   id: string;
@@ -54,10 +56,12 @@ const HOP_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><ti
 location.replace(location.pathname + '?run=' + new URLSearchParams(location.search).get('run'));
 </script></body></html>`;
 
-function hostPage(gateway: string, app: string): string {
+function hostPage(gateway: string, workerGateway: string, app: string, via: Via): string {
+  const sdkFrom = via === 'worker' ? workerGateway : gateway;
+  const appAt = via === 'worker' ? workerGateway : via === 'gateway' || via === 'attach' ? gateway : app;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head><body>
 <iframe id="app" title="App" style="width:800px;height:400px;border:0"></iframe>
-<script src="${gateway}/_embedgate/host.js"></script>
+<script src="${sdkFrom}/_embedgate/host.js"></script>
 <script>
 var params = new URLSearchParams(location.search);
 var run = params.get('run');
@@ -65,13 +69,14 @@ var via = params.get('via');
 var iframe = document.getElementById('app');
 // Like an OIDC client's silent token method with a fresh token in memory: fetched once, at "sign-in".
 var token = fetch('/token').then(function (r) { return r.text(); });
-var handle = embedgate.attach(iframe, { gateway: ${JSON.stringify(gateway)}, getToken: function () { return token; } });
+var src = ${JSON.stringify(appAt)} + '/sales/?run=' + run + (via === 'hop' ? '&hop=1' : '');
 var srcSetAt = performance.timeOrigin + performance.now();
-iframe.src = (via === 'gateway' ? ${JSON.stringify(gateway)} : ${JSON.stringify(app)}) + '/sales/?run=' + run + (via === 'hop' ? '&hop=1' : '');
+var handle = embedgate.attach(iframe, { gateway: ${JSON.stringify(sdkFrom)}, getToken: function () { return token; }, src: via === 'attach' ? src : undefined });
+if (via !== 'attach') iframe.src = src;
 fetch('/report?run=' + run + '&srcSetAt=' + srcSetAt, { method: 'POST' });
 fetch('/next?run=' + run).then(function (r) { return r.text(); }).then(function (next) {
   var go = function () { if (next) location.href = next; };
-  if (via === 'gateway') {
+  if (via === 'gateway' || via === 'attach' || via === 'worker') {
     handle.on('signed-out', go);
     handle.signOut();
   } else go();
@@ -138,9 +143,10 @@ export async function startTimingSite(): Promise<TimingSite> {
   });
   const appUrl = await listen(app);
   const gatewayOrigin = `http://127.0.0.1:${await freePort()}`;
+  const workerOrigin = `http://127.0.0.1:${await freePort()}`;
   const host = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://host.invalid');
-    if (url.pathname === '/host.html') send(res, 'text/html; charset=utf-8', hostPage(gatewayOrigin, appUrl));
+    if (url.pathname === '/host.html') send(res, 'text/html; charset=utf-8', hostPage(gatewayOrigin, workerOrigin, appUrl, url.searchParams.get('via') as Via));
     else if (url.pathname === '/token') {
       void op.sign(op.claims({ sub: 'alice', roles: ['analyst'] })).then((token) => send(res, 'text/plain', token));
     } else if (url.pathname === '/report') {
@@ -156,14 +162,16 @@ export async function startTimingSite(): Promise<TimingSite> {
   });
   // localhost: another site than the gateway's 127.0.0.1, as in production.
   hostOrigin = `http://localhost:${new URL(await listen(host)).port}`;
-  const gw: RunningGateway = await startGateway({
-    listen: gatewayOrigin.slice('http://'.length),
-    public_url: gatewayOrigin,
+  const gateway = (origin: string, mode: 'auto' | 'worker'): Promise<RunningGateway> => startGateway({
+    listen: origin.slice('http://'.length),
+    public_url: origin,
     issuers: [{ issuer: op.issuer, audiences: [op.audience] }],
-    embed: { allowed_origins: [hostOrigin] },
+    embed: { allowed_origins: [hostOrigin], mode },
     sessions: { store: 'memory:' },
     apps: [{ name: 'sales', prefix: '/sales/', upstream: appUrl, allow: { roles: ['analyst'] } }],
   }, 'warn');
+  const gw = await gateway(gatewayOrigin, 'auto');
+  const workerGw = await gateway(workerOrigin, 'worker');
 
   return {
     start(visits) {
@@ -173,6 +181,7 @@ export async function startTimingSite(): Promise<TimingSite> {
     finished: () => finished,
     close: async () => {
       await gw.close();
+      await workerGw.close();
       await Promise.all([close(app), close(host)]);
       await op.close();
     },

@@ -2,8 +2,9 @@
 // an app's first request on loopback. One headless Chromium (third-party cookies blocked, no automation attached)
 // goes through a chain of host pages; each frames the app, and the pages report their own timings. Every visit
 // through the gateway starts with no session (the previous one signed out), so each one runs the bootstrap and the
-// handshake. Baselines: the same app framed directly, and framed through a page that only loads it in its place
-// (what the bootstrap's extra page load costs the browser by itself).
+// handshake — through the bootstrap page, with the session made by attach({ src }) before the iframe navigates, and
+// through the service worker of a gateway in worker mode. Baselines: the same app framed directly, and framed
+// through a page that only loads it in its place (what the bootstrap's extra page load costs the browser by itself).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,14 +34,22 @@ export interface EmbedFigures {
   direct: VisitStats;
   hop: VisitStats;
   gateway: VisitStats;
-  /** What the handshake adds: gateway median minus direct median. */
+  /** attach({ src }): the session made before the iframe navigates. */
+  attach: VisitStats;
+  /** A gateway in worker mode: the bootstrap registers the service worker. */
+  worker: VisitStats;
+  /** What the handshake adds through the bootstrap page: gateway median minus direct median. */
   addedMs: number;
+  /** What it adds when attach() makes the session first: attach median minus direct median. */
+  attachAddedMs: number;
+  /** What it adds in worker mode: worker median minus direct median. */
+  workerAddedMs: number;
   /** Of which the browser's second page load: hop median minus direct median. */
   extraPageMs: number;
 }
 
 function scriptSizes(): ScriptSize[] {
-  return ['host', 'host.module', 'frame'].map((name) => {
+  return ['host', 'host.module', 'frame', 'bootstrap', 'worker', 'worker-page'].map((name) => {
     const body = readFileSync(new URL(`../packages/embed/dist/${name}.min.js`, import.meta.url));
     return { name: `${name}.min.js`, minBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
   });
@@ -78,18 +87,23 @@ async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
 
 /** Script sizes, then `runs` visits of each kind (after one warm-up round), interleaved; Chromium's profile goes under `dir`. */
 export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigures> {
-  const vias: Via[] = ['direct', 'hop', 'gateway'];
+  const vias: Via[] = ['direct', 'hop', 'gateway', 'attach', 'worker'];
   const plan = Array.from({ length: runs + 1 }, (_, round) => vias.map((via) => ({ id: `${via}-${round}`, via }))).flat();
   const timings = (await visitAll(plan, dir)).filter((t) => !t.id.endsWith('-0'));
-  const notBootstrapped = timings.filter((t) => t.via === 'gateway' && t.navigation !== 'reload');
+  const notBootstrapped = timings.filter((t) => (t.via === 'gateway' || t.via === 'worker') && t.navigation !== 'reload');
   if (notBootstrapped.length > 0) throw new Error(`${notBootstrapped.length} gateway visits skipped the bootstrap: the session outlived the sign-out`);
+  const bootstrapped = timings.filter((t) => t.via === 'attach' && t.navigation === 'reload');
+  if (bootstrapped.length > 0) throw new Error(`${bootstrapped.length} attach({ src }) visits went through the bootstrap page`);
   const stats = (via: Via): VisitStats => {
     const times = timings.filter((t) => t.via === via).map((t) => t.ms);
     return { medianMs: median(times), p90Ms: quantile(times, 0.9) };
   };
-  const [direct, hop, gateway] = [stats('direct'), stats('hop'), stats('gateway')];
+  const [direct, hop, gateway, attach, worker] = [stats('direct'), stats('hop'), stats('gateway'), stats('attach'), stats('worker')];
   return {
-    runs, scripts: scriptSizes(), direct, hop, gateway,
-    addedMs: gateway.medianMs - direct.medianMs, extraPageMs: hop.medianMs - direct.medianMs,
+    runs, scripts: scriptSizes(), direct, hop, gateway, attach, worker,
+    addedMs: gateway.medianMs - direct.medianMs,
+    attachAddedMs: attach.medianMs - direct.medianMs,
+    workerAddedMs: worker.medianMs - direct.medianMs,
+    extraPageMs: hop.medianMs - direct.medianMs,
   };
 }

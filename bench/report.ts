@@ -97,7 +97,10 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
       visit('app framed directly (baseline)', e.direct),
       visit('app framed through one extra page load', e.hop),
       visit('through embedgate (bootstrap page, handshake)', e.gateway),
-      `  added by the handshake: ${e.addedMs.toFixed(1)} ms (of which the second page load ${e.extraPageMs.toFixed(1)} ms)`);
+      visit('through embedgate, attach({ src }) first', e.attach),
+      visit('through embedgate, worker mode (bootstrap)', e.worker),
+      `  added by the handshake: ${e.addedMs.toFixed(1)} ms through the bootstrap page (of which the second page load ${e.extraPageMs.toFixed(1)} ms), `
+        + `${e.attachAddedMs.toFixed(1)} ms with attach({ src }), ${e.workerAddedMs.toFixed(1)} ms in worker mode`);
   }
   if (results.profile !== undefined) {
     const entry = (p: { percent: number; selfMs: number; name: string }): string => `  ${p.percent.toFixed(1).padStart(5)} %  ${p.selfMs.toFixed(0).padStart(6)} ms  ${p.name}`;

@@ -2,14 +2,16 @@
 // the app's prefix as scope). For browsers that refuse every cookie in a cross-site frame: it holds the embed
 // session's handle in memory and puts it on every request the frame makes to the gateway's own origin — navigations,
 // scripts, styles, images, fetch/XHR — and on nothing bound elsewhere. It learns each renewed handle from the session
-// answers it passes on, and tells its pages. When the browser stopped it and its memory is gone, it asks those pages;
-// when none has the handle, the request goes as it is (the gateway then answers a navigation with the bootstrap
-// page and a script call with 401, and the frame script renews the session).
+// answers it passes on, and tells its pages. When the browser stopped it and its memory is gone, a navigation goes to
+// the network untouched (the gateway answers it with the bootstrap page); other requests ask the pages it controls,
+// and where none has the handle, go as they are (the gateway answers 401, and the frame script renews the session).
 import { HANDLE_HEADER, isWorkerMessage, SESSION_PATH, type WorkerMessage } from './worker-protocol.js';
 
 declare const self: ServiceWorkerGlobalScope;
 
 let handle = '';
+/** False only in a worker the browser started afresh: its memory is gone, and its pages may still hold the handle. */
+let known = false;
 const ASK_PAGES_MS = 1000;
 
 self.addEventListener('install', () => void self.skipWaiting());
@@ -20,6 +22,7 @@ const pages = (): Promise<readonly WindowClient[]> => self.clients.matchAll({ ty
 /** Keeps the handle and tells every page this worker controls. */
 async function keep(value: string): Promise<void> {
   handle = value;
+  known = true;
   for (const page of await pages()) page.postMessage({ embedgate: 1, type: 'handle', handle } satisfies WorkerMessage);
 }
 
@@ -27,7 +30,10 @@ self.addEventListener('message', (event) => {
   const data: unknown = event.data;
   // Only pages of the gateway's own origin can message a worker; the check costs nothing.
   if (event.origin !== self.location.origin || !isWorkerMessage(data)) return;
-  if (data.type === 'handle') handle = data.handle;
+  if (data.type === 'handle') {
+    handle = data.handle;
+    known = true;
+  }
   else if (data.type === 'get-handle') event.ports[0]?.postMessage({ handle });
   else event.waitUntil(keep(handle));
 });
@@ -53,7 +59,8 @@ async function handleFromPages(): Promise<string> {
 
 /** The request again, same-origin, with the handle; navigations keep their redirects for the page to follow. */
 async function withHandle(request: Request): Promise<Response> {
-  const current = handle || await handleFromPages();
+  // A handle cleared at sign-out stays cleared; only a worker that lost its memory asks its pages.
+  const current = handle || (known ? '' : await handleFromPages());
   if (!current) return fetch(request);
   const headers = new Headers(request.headers);
   headers.set(HANDLE_HEADER, current);
@@ -85,5 +92,8 @@ async function learn(method: string, response: Response): Promise<void> {
 
 self.addEventListener('fetch', (event) => {
   if (new URL(event.request.url).origin !== self.location.origin) return;
+  // With no handle in memory, a navigation goes to the network untouched, as a frame navigation (the gateway answers
+  // it with the bootstrap page, which makes a new session); a request made again here would not say it is one.
+  if (!handle && event.request.mode === 'navigate') return;
   event.respondWith(withHandle(event.request));
 });

@@ -166,10 +166,15 @@ describe('the worker\'s session handle', () => {
     assert.ok(sessionCookieOf(refused) !== undefined);
   });
 
-  it('worker mode sets no cookie at all; the GET probe tells a live session from none', async () => {
-    const plain = await post(workerMode, { path: '/sales/' });
-    assert.equal(plain.status, 200);
-    assert.equal(sessionCookieOf(plain), undefined);
+  it('worker mode sets no cookie at all (a host page\'s POST makes no session there); the GET probe tells a live session from none', async () => {
+    for (const origin of [workerMode.origin, HOST_ORIGIN]) {
+      const plain = await post(workerMode, { path: '/sales/' }, { origin });
+      assert.equal(plain.status, 200, origin);
+      assert.deepEqual(await plain.json(), { mode: 'worker' }, `${origin}: no session`);
+      assert.deepEqual(plain.headers.getSetCookie(), [], origin);
+    }
+    const ended = await workerMode.gw.fetch('/_embedgate/session', { method: 'DELETE', headers: { origin: workerMode.origin } });
+    assert.deepEqual(ended.headers.getSetCookie(), [], 'not even a clearing cookie');
     const handle = await workerSession(workerMode);
     const probe = (headers: Record<string, string>): Promise<Response> =>
       workerMode.gw.fetch('/_embedgate/session', { headers: { 'sec-fetch-site': 'same-origin', ...headers } });

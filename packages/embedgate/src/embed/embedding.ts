@@ -91,7 +91,7 @@ export class Embedding {
 
   /** The bootstrap page; a dead session cookie is cleared on the way so the new session starts clean. */
   sendBootstrap(req: IncomingMessage, res: ServerResponse, denial: Denial, app: AppConfig): void {
-    if (denial.error === 'session_expired') res.setHeader('set-cookie', clearedSessionCookie());
+    if (denial.error === 'session_expired' && this.deps.config.embed.mode !== 'worker') res.setHeader('set-cookie', clearedSessionCookie());
     sendBootstrap(res, {
       script: this.bootstrapSource,
       frameScriptSrc: this.scriptSrc,

@@ -138,7 +138,7 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   const previous = await currentSession(req, sessions);
   if (req.method === 'DELETE') {
     if (previous !== undefined) await sessions.end(previous.id);
-    res.writeHead(204, { 'set-cookie': clearedSessionCookie(), 'cache-control': 'no-store' });
+    res.writeHead(204, { ...(deps.mode === 'worker' ? {} : { 'set-cookie': clearedSessionCookie() }), 'cache-control': 'no-store' });
     res.end();
     return;
   }
@@ -156,11 +156,12 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   // A worker's session: for the frame itself (never a host page), outside cookie mode, bound to the app it names; its
   // handle is answered, and no cookie is set.
   const worker = request.handle === true && !fromHost && deps.mode !== 'cookie' && allowed.app !== undefined;
+  // Worker mode has no cookie sessions: a host page's request (or any without a handle) makes none.
+  if (deps.mode === 'worker' && !worker) return sendJson(res, 200, { mode: 'worker' });
   const app = worker ? allowed.app : undefined;
   // A new id on every renewal: the old cookie (or handle) stops working at once.
   const created = previous === undefined ? await sessions.create(result.identity, app) : await sessions.renew(previous.id, result.identity, app);
   const lifetime = created.expiresAt - Math.floor(Date.now() / 1000);
   if (worker) return sendJson(res, 200, { expires_at: created.expiresAt, handle: created.cookieValue });
-  // Worker mode uses no cookie at all.
-  sendJson(res, 200, { expires_at: created.expiresAt }, deps.mode === 'worker' ? {} : { 'set-cookie': sessionCookie(created.cookieValue, lifetime) });
+  sendJson(res, 200, { expires_at: created.expiresAt }, { 'set-cookie': sessionCookie(created.cookieValue, lifetime) });
 }
