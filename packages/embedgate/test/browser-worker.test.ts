@@ -118,6 +118,24 @@ describe('worker mode forced (Chromium, third-party cookies blocked): no cookie 
     assert.equal(status, 401, 'the next request is refused');
   });
 
+  it('the worker puts the handle on nothing bound for another origin, and no foreign page can register it', async () => {
+    const t = await signedIn('alice');
+    const frame = appFrame(env, t);
+    await textMatching(frame, '#layout', /^\d+$/);
+    const elsewhere = `${env.app.url}/sales/elsewhere`;
+    const status = await frame.evaluate(`fetch(${JSON.stringify(elsewhere)}, { mode: 'no-cors' }).then(() => 'sent', () => 'failed')`);
+    assert.equal(status, 'sent');
+    const straight = env.app.requestsTo('/sales/elsewhere');
+    assert.equal(straight.length, 1, 'the request went out');
+    assert.equal(straight[0]?.sessionHandle, undefined, 'without the handle');
+    assert.ok(env.app.requests.every((r) => r.sessionHandle === undefined), 'no request reached the app with a handle');
+
+    const foreign = await tab();
+    await foreign.page.goto(`${env.foreign.origin}/frame.html?src=about:blank`);
+    const registered = await foreign.page.evaluate(`navigator.serviceWorker.register(${JSON.stringify(`${env.gwOrigin}/_embedgate/worker.js`)}, { scope: ${JSON.stringify(`${env.gwOrigin}/sales/`)} }).then(() => 'registered', (e) => e.name)`);
+    assert.equal(registered, 'SecurityError');
+  });
+
   it('a host on an unlisted origin gets nothing: no session, no worker, no app', async () => {
     const mark = env.gatewayRequests().length;
     const t = await tab();

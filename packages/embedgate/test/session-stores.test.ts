@@ -71,6 +71,18 @@ for (const pair of pairs) {
       assert.equal(await b.claimOnce(`${key}-other`, 60), true, 'another key is its own claim');
     });
 
+    it('a WebSocket ticket is taken once across instances, and never after its time-to-live', async () => {
+      const key = `ws:${Math.random()}`;
+      await a.putTicket(key, '{"sessionId":"s","app":"sales"}', 30);
+      const taken = await Promise.all([a.takeTicket(key), b.takeTicket(key), b.takeTicket(key)]);
+      assert.deepEqual(taken.filter((value) => value !== undefined), ['{"sessionId":"s","app":"sales"}'], 'exactly one taker');
+      const short = `ws:${Math.random()}`;
+      await b.putTicket(short, 'v', 1);
+      // The property under test is time passing: wait (really) past the one second.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      assert.equal(await a.takeTicket(short), undefined, 'expired');
+    });
+
     it('a refresh lock has one holder at a time across instances, and is free again once released', async () => {
       const name = `refresh:${Math.random()}`;
       const held = await a.lock(name, 10_000);

@@ -20,6 +20,8 @@ export interface AppRequest {
   user: string | undefined;
   /** The Cookie header the app received. */
   cookie: string | undefined;
+  /** An X-Embedgate-Session header that reached the app (the gateway strips it; a request straight to the app would not). */
+  sessionHandle: string | undefined;
   /** For callbacks: the "output" the body names. */
   output?: string;
 }
@@ -125,7 +127,9 @@ export async function startDashApp(): Promise<DashApp> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const path = (req.url ?? '').split('?')[0] ?? '';
-      const recorded: AppRequest = { method: req.method ?? '', path, user: header(req, 'x-forwarded-user'), cookie: header(req, 'cookie') };
+      const recorded: AppRequest = {
+        method: req.method ?? '', path, user: header(req, 'x-forwarded-user'), cookie: header(req, 'cookie'), sessionHandle: header(req, 'x-embedgate-session'),
+      };
       if (path === '/sales/_dash-update-component') {
         try {
           recorded.output = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { output?: unknown }).output);
