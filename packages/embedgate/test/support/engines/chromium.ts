@@ -9,7 +9,7 @@
 import { chromium, type Browser, type BrowserContext, type Frame, type Page } from 'playwright-core';
 import { blockThirdPartyCookies, CHROME_STORAGE_ARGS, CHROMIUM_ARGS, CHROMIUM_PATH } from '../chromium.js';
 import {
-  iframeSelector, jsonExpression, parseJsonResult, pollUntil, startOutboundGuard,
+  iframeSelector, pageTab, startOutboundGuard,
   type Engine, type EngineOptions, type EngineTab,
 } from './engine.js';
 
@@ -66,22 +66,10 @@ export async function launchChromiumEngine(options: ChromiumOptions): Promise<En
       try {
         const page = await context.newPage();
         await blockThirdPartyCookies(context, page);
-        const evalTop = async <T>(js: string): Promise<T> => parseJsonResult<T>(await page.evaluate(jsonExpression(js)));
-        const evalInFrame = async <T>(iframeId: string, js: string): Promise<T> =>
-          parseJsonResult<T>(await (await frameOf(page, iframeId)).evaluate(jsonExpression(js)));
-        return {
-          goto: async (url) => {
-            await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
-          },
-          evalTop,
-          evalInFrame,
-          waitUntil: (js, timeoutMs = 10_000, iframeId) =>
-            pollUntil(() => (iframeId === undefined ? evalTop(js) : evalInFrame(iframeId, js)), js, timeoutMs),
-          close: async () => {
-            contexts.delete(context);
-            await context.close();
-          },
-        };
+        return pageTab(page, (iframeId) => frameOf(page, iframeId), async () => {
+          contexts.delete(context);
+          await context.close();
+        });
       } catch (error) {
         contexts.delete(context);
         await context.close();

@@ -74,6 +74,32 @@ export async function pollUntil(evaluate: () => Promise<unknown>, js: string, ti
 }
 
 /** A CSS selector for the iframe with this id. */
+/** What an EngineTab needs of a page or frame: Playwright's and Puppeteer's alike. */
+export interface Evaluating {
+  evaluate(expression: string): Promise<unknown>;
+}
+
+export interface NavigatingPage extends Evaluating {
+  goto(url: string, options: { waitUntil: 'load'; timeout: number }): Promise<unknown>;
+}
+
+/** An EngineTab over a page of a CDP or BiDi driver; `frameOf` finds the document of <iframe id=…>. */
+export function pageTab(page: NavigatingPage, frameOf: (iframeId: string) => Promise<Evaluating>, close: () => Promise<void>): EngineTab {
+  const evalTop = async <T>(js: string): Promise<T> => parseJsonResult<T>(await page.evaluate(jsonExpression(js)));
+  const evalInFrame = async <T>(iframeId: string, js: string): Promise<T> =>
+    parseJsonResult<T>(await (await frameOf(iframeId)).evaluate(jsonExpression(js)));
+  return {
+    goto: async (url) => {
+      await page.goto(url, { waitUntil: 'load', timeout: 15_000 });
+    },
+    evalTop,
+    evalInFrame,
+    waitUntil: (js, timeoutMs = 10_000, iframeId) =>
+      pollUntil(() => (iframeId === undefined ? evalTop(js) : evalInFrame(iframeId, js)), js, timeoutMs),
+    close,
+  };
+}
+
 export function iframeSelector(iframeId: string): string {
   return `iframe[id=${JSON.stringify(iframeId)}]`;
 }
