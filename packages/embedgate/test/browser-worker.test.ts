@@ -107,6 +107,24 @@ describe('worker mode forced (Chromium, third-party cookies blocked): no cookie 
     assert.ok((await hostState(t.page)).tokenCalls >= 3, 'renewed with fresh tokens');
   });
 
+  it('a worker the browser stopped gets the handle back from the app page: its next request succeeds with no new token or session', async () => {
+    const t = await signedIn('alice');
+    const frame = appFrame(env, t);
+    await textMatching(frame, '#layout', /^\d+$/);
+    const tokenCalls = (await hostState(t.page)).tokenCalls;
+    const posts = env.gatewayRequests().filter((r) => r.path === '/_embedgate/session').length;
+    const cdp = await t.context.newCDPSession(t.page);
+    await cdp.send('ServiceWorker.enable');
+    await cdp.send('ServiceWorker.stopAllWorkers');
+    // An image: a request the frame script does not touch (its fetch and XHR carry the bearer in header mode).
+    const mark = env.gatewayRequests().length;
+    await frame.evaluate(`new Promise((done) => { const image = new Image(); image.onload = image.onerror = done; image.src = '/sales/_dash-layout'; })`);
+    const image = env.gatewayRequests().slice(mark).find((r) => r.path === '/sales/_dash-layout');
+    assert.equal(image?.status, 200, 'the restarted worker asked the page for the handle');
+    assert.equal((await hostState(t.page)).tokenCalls, tokenCalls, 'no new token');
+    assert.equal(env.gatewayRequests().filter((r) => r.path === '/_embedgate/session').length, posts, 'no new session');
+  });
+
   it('sign-out in the host ends the frame\'s access and closes its WebSocket', async () => {
     const t = await signedIn('alice');
     const frame = appFrame(env, t);
