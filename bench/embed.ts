@@ -12,10 +12,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CHROMIUM_PATH } from '../packages/embedgate/test/support/chromium.js';
 import { track } from './children.js';
-import { startTimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
+import { PLAN_MS, STALL_MS, startTimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
 import { median, quantile } from './stats.js';
-
-const TIMEOUT_MS = 10 * 60_000;
 
 export interface ScriptSize {
   name: string;
@@ -67,13 +65,11 @@ async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
     '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, site.start(plan),
   ], { stdio: 'ignore', detached: true });
   track(browser);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([site.finished(), new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the browser did not finish the plan in ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS);
-    })]);
+    return await site.finished(STALL_MS, PLAN_MS).catch((error: Error) => {
+      throw new Error(`Chromium did not finish the plan: ${error.message}`);
+    });
   } finally {
-    clearTimeout(timer);
     // The whole process group: renderers outliving the browser process would keep writing to the profile.
     if (browser.exitCode === null && browser.pid !== undefined) {
       const exited = once(browser, 'exit');
