@@ -5,6 +5,8 @@
 // handshake — through the bootstrap page, with the session made by attach({ src }) before the iframe navigates, and
 // through the service worker of a gateway in worker mode. Baselines: the same app framed directly, and framed
 // through a page that only loads it in its place (what the bootstrap's extra page load costs the browser by itself).
+// Then the same visits in Firefox and WebKit (embed-engines.ts), driven by their automation, over HTTPS; their figures
+// are printed and recorded, not checked against the budget.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CHROMIUM_PATH } from '../packages/embedgate/test/support/chromium.js';
 import { track } from './children.js';
+import { measureEngines, type EngineEmbedFigures } from './embed-engines.js';
 import { PLAN_MS, STALL_MS, startTimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
 import { median, quantile } from './stats.js';
 
@@ -44,6 +47,8 @@ export interface EmbedFigures {
   workerAddedMs: number;
   /** Of which the browser's second page load: hop median minus direct median. */
   extraPageMs: number;
+  /** The same visits in Firefox and WebKit (driven browsers, over HTTPS); absent in results from before they were measured. */
+  engines?: EngineEmbedFigures[];
 }
 
 function scriptSizes(): ScriptSize[] {
@@ -81,11 +86,19 @@ async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
   }
 }
 
-/** Script sizes, then `runs` visits of each kind (after one warm-up round), interleaved; Chromium's profile goes under `dir`. */
+export const VIAS: Via[] = ['direct', 'hop', 'gateway', 'attach', 'worker'];
+
+/** One warm-up round (ids ending in -0), then `runs` rounds of every kind of visit, interleaved. */
+export function visitPlan(runs: number): Visit[] {
+  return Array.from({ length: runs + 1 }, (_, round) => VIAS.map((via) => ({ id: `${via}-${round}`, via }))).flat();
+}
+
+/**
+ * Script sizes, then `runs` visits of each kind (after one warm-up round), interleaved, in Chromium (its profile goes
+ * under `dir`), then in Firefox and WebKit.
+ */
 export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigures> {
-  const vias: Via[] = ['direct', 'hop', 'gateway', 'attach', 'worker'];
-  const plan = Array.from({ length: runs + 1 }, (_, round) => vias.map((via) => ({ id: `${via}-${round}`, via }))).flat();
-  const timings = (await visitAll(plan, dir)).filter((t) => !t.id.endsWith('-0'));
+  const timings = (await visitAll(visitPlan(runs), dir)).filter((t) => !t.id.endsWith('-0'));
   const notBootstrapped = timings.filter((t) => (t.via === 'gateway' || t.via === 'worker') && t.navigation !== 'reload');
   if (notBootstrapped.length > 0) throw new Error(`${notBootstrapped.length} gateway visits skipped the bootstrap: the session outlived the sign-out`);
   const bootstrapped = timings.filter((t) => t.via === 'attach' && t.navigation === 'reload');
@@ -95,11 +108,12 @@ export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigu
     return { medianMs: median(times), p90Ms: quantile(times, 0.9) };
   };
   const [direct, hop, gateway, attach, worker] = [stats('direct'), stats('hop'), stats('gateway'), stats('attach'), stats('worker')];
-  return {
+  const chromium = {
     runs, scripts: scriptSizes(), direct, hop, gateway, attach, worker,
     addedMs: gateway.medianMs - direct.medianMs,
     attachAddedMs: attach.medianMs - direct.medianMs,
     workerAddedMs: worker.medianMs - direct.medianMs,
     extraPageMs: hop.medianMs - direct.medianMs,
   };
+  return { ...chromium, engines: await measureEngines(visitPlan(runs), runs) };
 }

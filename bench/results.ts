@@ -63,6 +63,7 @@ export interface Results {
   routes?: RoutesResults;
   memory?: MemoryResults;
   workers?: WorkersResults;
+  /** Chromium's figures (checked against the targets), then Firefox's and WebKit's in embed.engines (printed only). */
   embed?: EmbedFigures;
   profile?: ProfileSummary;
 }
