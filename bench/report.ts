@@ -1,4 +1,5 @@
 // The printed report: the side-by-side table with ratios, the other sections' figures, and the target checklist.
+import type { EngineEmbedFigures } from './embed-engines.js';
 import { RATE_INSTANCES } from './load.js';
 import type { Results } from './results.js';
 import { MB, type TargetCheck } from './targets.js';
@@ -48,6 +49,35 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
   return lines;
 }
 
+const LABEL_WIDTH = 46;
+
+function visitLine(name: string, v: { medianMs: number; p90Ms: number }, width = LABEL_WIDTH): string {
+  return `  ${name.padEnd(width)} median ${v.medianMs.toFixed(1).padStart(6)} ms   p90 ${v.p90Ms.toFixed(1).padStart(6)} ms`;
+}
+
+const CARRIER_NAMES = { cookie: 'cookie', worker: 'service worker', none: 'no session' } as const;
+
+/** Firefox's or WebKit's figures, laid out as Chromium's, each gateway row followed by how the session travelled. */
+function engineLines(e: EngineEmbedFigures): string[] {
+  if (!e.measured) return [`Embed handshake in ${e.name}: not measured: ${e.reason}`];
+  const width = Math.max(LABEL_WIDTH, ...e.rows.map((row) => row.label.length));
+  const lines = [
+    `Embed handshake in ${e.version}: iframe src set → the app's first request, ${e.runs} visits each, over HTTPS, ${e.cookies}:`,
+    `  a driven browser (${e.launch}): the automation may add a little to every figure; not checked against the budget`,
+  ];
+  for (const row of e.rows) {
+    const counts = Object.entries(row.carriers ?? {}).map(([carrier, n]) => `${CARRIER_NAMES[carrier as keyof typeof CARRIER_NAMES]} ${n}/${row.runs}`);
+    const how = row.carriers === undefined ? '' : `   session by ${counts.join(', ') || 'nothing seen'}; bootstrap page ${row.bootstrapped}/${row.runs}`;
+    lines.push(visitLine(row.label, row, width) + how);
+  }
+  const worker = (via: string): string => (e.rows.find((row) => row.via === via)?.carrier === 'worker' ? ' (auto → worker)' : '');
+  // Firefox and WebKit give times rounded to the millisecond: equal medians may differ in a float's last bits ("-0.0").
+  const added = (n: number): string => (Math.abs(n) < 0.05 ? 0 : n).toFixed(1);
+  lines.push(`  added by the handshake: ${added(e.addedMs)} ms through the bootstrap page${worker('gateway')} (of which the second page load `
+    + `${added(e.extraPageMs)} ms), ${added(e.attachAddedMs)} ms with attach({ src })${worker('attach')}, ${added(e.workerAddedMs)} ms in worker mode`);
+  return lines;
+}
+
 export function reportLines(results: Results, targets: TargetCheck[]): string[] {
   const { machine } = results;
   const lines = [
@@ -90,8 +120,7 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
   }
   if (results.embed !== undefined) {
     const e = results.embed;
-    const visit = (name: string, v: { medianMs: number; p90Ms: number }): string =>
-      `  ${name.padEnd(46)} median ${v.medianMs.toFixed(1).padStart(6)} ms   p90 ${v.p90Ms.toFixed(1).padStart(6)} ms`;
+    const visit = visitLine;
     lines.push('', `Embed scripts, min+gzip: ${e.scripts.map((s) => `${s.name} ${int(s.gzipBytes)} B (${int(s.minBytes)} B min)`).join(', ')}`,
       `Embed handshake: iframe src set → the app's first request, ${e.runs} visits each, headless Chromium:`,
       visit('app framed directly (baseline)', e.direct),
@@ -101,6 +130,7 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
       visit('through embedgate, worker mode (bootstrap)', e.worker),
       `  added by the handshake: ${e.addedMs.toFixed(1)} ms through the bootstrap page (of which the second page load ${e.extraPageMs.toFixed(1)} ms), `
         + `${e.attachAddedMs.toFixed(1)} ms with attach({ src }), ${e.workerAddedMs.toFixed(1)} ms in worker mode`);
+    for (const engine of e.engines ?? []) lines.push('', ...engineLines(engine));
   }
   if (results.profile !== undefined) {
     const entry = (p: { percent: number; selfMs: number; name: string }): string => `  ${p.percent.toFixed(1).padStart(5)} %  ${p.selfMs.toFixed(0).padStart(6)} ms  ${p.name}`;
