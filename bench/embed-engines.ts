@@ -9,8 +9,9 @@
 // A browser that is missing, does not start or stops reporting is "not measured", with the reason, and is killed.
 // Firefox rounds performance.now() and timeOrigin to 1 ms (privacy.reduceTimerPrecision, left as shipped), so its
 // times come in whole milliseconds.
-import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { Engine, LaunchOptions, TestTls } from '../packages/embedgate/test/support/engines/index.js';
+import { BrowserProcesses } from './browser-processes.js';
 import type { VisitStats } from './embed.js';
 import { PLAN_MS, STALL_MS, startTimingSite, type Carrier, type TimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
 import { median, quantile } from './stats.js';
@@ -35,7 +36,15 @@ export interface EngineVisitRow extends VisitStats {
   carrier?: Carrier;
 }
 
-export interface EngineMeasured {
+interface EngineRun {
+  /**
+   * CPU seconds of the browser's processes that the run's "processes outside the bench" (machine.otherCpuPercent)
+   * counted as outside: the report takes them out there.
+   */
+  uncountedCpuSeconds?: number;
+}
+
+export interface EngineMeasured extends EngineRun {
   engine: EngineId;
   /** "Firefox", "WebKit". */
   name: string;
@@ -55,7 +64,7 @@ export interface EngineMeasured {
   extraPageMs: number;
 }
 
-export interface EngineNotMeasured {
+export interface EngineNotMeasured extends EngineRun {
   engine: EngineId;
   name: string;
   measured: false;
@@ -141,72 +150,6 @@ function bounded<T>(promise: Promise<T>, ms: number, what: string, late?: (value
   ]).finally(() => clearTimeout(timer));
 }
 
-// The browser's processes, so that a hung one can be killed: the harness starts them in their own process groups
-// (puppeteer's firefox, Xvfb, WebKitWebDriver with MiniBrowser and its web processes) and does not hand them out.
-interface ProcessEntry { pid: number; ppid: number; pgid: number }
-
-function processTable(): ProcessEntry[] {
-  const entries: ProcessEntry[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // After "pid (comm) ": state, ppid, pgrp.
-      const [, ppid, pgid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      entries.push({ pid: Number(name), ppid: Number(ppid), pgid: Number(pgid) });
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return entries;
-}
-
-/** This process's descendants: pid → process group. */
-function descendants(): Map<number, number> {
-  const table = processTable();
-  const found = new Map<number, number>();
-  let parents = [process.pid];
-  while (parents.length > 0) {
-    const children = table.filter((entry) => parents.includes(entry.ppid) && !found.has(entry.pid));
-    for (const child of children) found.set(child.pid, child.pgid);
-    parents = children.map((child) => child.pid);
-  }
-  return found;
-}
-
-/**
- * Remembers the process groups started since `before` (the browser's: the harness and puppeteer start them detached)
- * and kills them at the end. Processes in the bench's own group (esbuild's service under tsx) are left alone.
- */
-class Leftovers {
-  private readonly groups = new Set<number>();
-  private readonly ownGroup = processTable().find((entry) => entry.pid === process.pid)?.pgid;
-  private readonly previousGroups: Set<number>;
-  constructor(before: Map<number, number>) {
-    this.previousGroups = new Set(before.values());
-  }
-
-  /** Notes the new groups now (a group outlives a parent that exits first, but is no longer found from here). */
-  note(): void {
-    for (const pgid of descendants().values()) {
-      if (pgid !== this.ownGroup && !this.previousGroups.has(pgid)) this.groups.add(pgid);
-    }
-  }
-
-  killAll(): void {
-    this.note();
-    for (const group of this.groups) signal(-group);
-  }
-}
-
-function signal(target: number): void {
-  try {
-    process.kill(target, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
 function carrierCounts(timings: VisitTiming[]): Partial<Record<Carrier, number>> {
   const counts: Partial<Record<Carrier, number>> = {};
   for (const t of timings) if (t.carrier !== undefined) counts[t.carrier] = (counts[t.carrier] ?? 0) + 1;
@@ -252,34 +195,33 @@ function figures(spec: EngineSpec, version: string, launch: string, runs: number
 }
 
 async function measureEngine(spec: EngineSpec, harness: Harness, tls: TestTls, plan: Visit[], runs: number): Promise<EngineEmbedFigures> {
-  const notMeasured = (why: string): EngineNotMeasured => ({ engine: spec.engine, name: spec.name, measured: false, reason: why });
+  const missing = await spec.missing().catch((error: unknown) => reason(error));
+  if (missing !== undefined) return { engine: spec.engine, name: spec.name, measured: false, reason: missing };
   let site: TimingSite | undefined;
   let engine: Engine | undefined;
-  let leftovers: Leftovers | undefined;
+  let processes: BrowserProcesses | undefined;
+  let result: EngineEmbedFigures;
   try {
-    const missing = await spec.missing();
-    if (missing !== undefined) return notMeasured(missing);
     site = await startTimingSite({ tls });
-    leftovers = new Leftovers(descendants());
+    processes = new BrowserProcesses({ sampleEveryMs: 1000 });
     engine = await bounded(harness.launchEngine(spec.engine, { tls, ...spec.launch }), LAUNCH_MS, `start ${spec.name}`,
       (late) => void late.close().catch(() => undefined));
-    leftovers.note();
     const tab = await bounded(engine.newTab(), STEP_MS, 'open a tab');
     await bounded(tab.goto(site.blankPage), STEP_MS, 'load the host site');
-    leftovers.note();
     // The only scripted step: from the first visit on, the pages go on by themselves.
     const first = site.start(plan);
     await bounded(tab.evalTop(`(setTimeout(function () { location.href = ${JSON.stringify(first)}; }, 0), true)`), STEP_MS, 'start the plan');
     const timings = await site.finished(STALL_MS, PLAN_MS);
-    return figures(spec, engine.version, await spec.describe(), runs, timings);
+    result = figures(spec, engine.version, await spec.describe(), runs, timings);
   } catch (error) {
-    return notMeasured(reason(error));
-  } finally {
-    leftovers?.note();
-    if (engine !== undefined) await bounded(engine.close(), CLOSE_MS, `close ${spec.name}`).catch(() => undefined);
-    leftovers?.killAll();
-    await site?.close().catch(() => undefined);
+    result = { engine: spec.engine, name: spec.name, measured: false, reason: reason(error) };
   }
+  // Every error was taken above: the browser is closed (or killed) whatever happened.
+  processes?.note();
+  if (engine !== undefined) await bounded(engine.close(), CLOSE_MS, `close ${spec.name}`).catch(() => undefined);
+  const uncounted = await processes?.end();
+  await site?.close().catch(() => undefined);
+  return uncounted === undefined ? result : { ...result, uncountedCpuSeconds: uncounted };
 }
 
 /** The plan of embed.ts (one warm-up round, then `runs` interleaved rounds) in Firefox, then in WebKit. */

@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CHROMIUM_PATH } from '../packages/embedgate/test/support/chromium.js';
+import { BrowserProcesses } from './browser-processes.js';
 import { track } from './children.js';
 import { measureEngines, type EngineEmbedFigures } from './embed-engines.js';
 import { PLAN_MS, STALL_MS, startTimingSite, type Via, type Visit, type VisitTiming } from './embed-timing-site.js';
@@ -47,6 +48,8 @@ export interface EmbedFigures {
   workerAddedMs: number;
   /** Of which the browser's second page load: hop median minus direct median. */
   extraPageMs: number;
+  /** CPU seconds of Chromium's processes that the run's "processes outside the bench" counted (the report takes them out). */
+  uncountedCpuSeconds?: number;
   /** The same visits in Firefox and WebKit (driven browsers, over HTTPS); absent in results from before they were measured. */
   engines?: EngineEmbedFigures[];
 }
@@ -58,8 +61,8 @@ function scriptSizes(): ScriptSize[] {
   });
 }
 
-/** Runs the plan in one fresh headless Chromium profile (a new directory under `dir`). */
-async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
+/** Runs the plan in one fresh headless Chromium profile (a new directory under `dir`); `processes` are Chromium's. */
+async function visitAll(plan: Visit[], dir: string, processes: BrowserProcesses): Promise<VisitTiming[]> {
   const site = await startTimingSite();
   const profile = mkdtempSync(join(dir, 'chromium-'));
   mkdirSync(join(profile, 'Default'));
@@ -75,6 +78,8 @@ async function visitAll(plan: Visit[], dir: string): Promise<VisitTiming[]> {
       throw new Error(`Chromium did not finish the plan: ${error.message}`);
     });
   } finally {
+    // Their CPU time so far, which the renderers killed below take with them.
+    processes.note();
     // The whole process group: renderers outliving the browser process would keep writing to the profile.
     if (browser.exitCode === null && browser.pid !== undefined) {
       const exited = once(browser, 'exit');
@@ -98,7 +103,16 @@ export function visitPlan(runs: number): Visit[] {
  * under `dir`), then in Firefox and WebKit.
  */
 export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigures> {
-  const timings = (await visitAll(visitPlan(runs), dir)).filter((t) => !t.id.endsWith('-0'));
+  // Sampled only before Chromium starts and after the plan: nothing runs beside it during the measurement.
+  const processes = new BrowserProcesses();
+  let all: VisitTiming[];
+  let uncountedCpuSeconds = 0;
+  try {
+    all = await visitAll(visitPlan(runs), dir, processes);
+  } finally {
+    uncountedCpuSeconds = await processes.end();
+  }
+  const timings = all.filter((t) => !t.id.endsWith('-0'));
   const notBootstrapped = timings.filter((t) => (t.via === 'gateway' || t.via === 'worker') && t.navigation !== 'reload');
   if (notBootstrapped.length > 0) throw new Error(`${notBootstrapped.length} gateway visits skipped the bootstrap: the session outlived the sign-out`);
   const bootstrapped = timings.filter((t) => t.via === 'attach' && t.navigation === 'reload');
@@ -109,7 +123,7 @@ export async function measureEmbed(runs: number, dir: string): Promise<EmbedFigu
   };
   const [direct, hop, gateway, attach, worker] = [stats('direct'), stats('hop'), stats('gateway'), stats('attach'), stats('worker')];
   const chromium = {
-    runs, scripts: scriptSizes(), direct, hop, gateway, attach, worker,
+    runs, scripts: scriptSizes(), direct, hop, gateway, attach, worker, uncountedCpuSeconds,
     addedMs: gateway.medianMs - direct.medianMs,
     attachAddedMs: attach.medianMs - direct.medianMs,
     workerAddedMs: worker.medianMs - direct.medianMs,

@@ -84,8 +84,13 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
     `embedgate benchmark, ${results.startedAt}${results.quick ? ' (quick)' : ''}: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, ${machine.os}`,
   ];
   const percent = (value: number | undefined): string => (value === undefined ? 'unknown' : `${value.toFixed(1)} %`);
+  // The browsers of the embed section are the bench's, but machine.ts cannot follow all of their processes.
+  const browserCpuSeconds = [results.embed, ...(results.embed?.engines ?? [])].reduce((sum, e) => sum + (e?.uncountedCpuSeconds ?? 0), 0);
+  const browserPercent = results.seconds > 0 ? (100 * browserCpuSeconds) / (results.seconds * machine.cores) : 0;
+  const other = machine.otherCpuPercent === undefined || browserPercent < 0.05 ? machine.otherCpuPercent : Math.max(0, machine.otherCpuPercent - browserPercent);
   lines.push(`Load average at start ${machine.loadAverage.toFixed(2)}; of all CPU time during the run, ${percent(machine.stealPercent)} went to other guests `
-    + `of the host (steal) and ${percent(machine.otherCpuPercent)} to processes outside the bench: high values mean disturbed figures.`);
+    + `of the host (steal) and ${percent(other)} to processes outside the bench`
+    + `${other === machine.otherCpuPercent ? '' : ` (less the ${browserPercent.toFixed(1)} % of the embed section's browsers)`}: high values mean disturbed figures.`);
   if (results.staleBuild) lines.push('WARNING: packages/embedgate/src is newer than dist/: the gateway ran the last build (npm run build)');
   if (results.http !== undefined) lines.push('', ...httpLines(results.http, results.timing));
   if (results.tokens !== undefined) {
