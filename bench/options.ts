@@ -38,7 +38,7 @@ Sections (comma-separated LIST): ${SECTIONS.join(', ')}.
   routes   policy with 1 and 1,000 routes: gateway throughput and in-process evaluation time
   memory   gateway RSS at 1,000 connections; memory per stored session (100,000 sessions)
   workers  embedgate serve --workers 1 vs 2 (SQLite sessions), when the CLI supports it
-  embed    script sizes (min+gzip) and the embed handshake in headless Chromium
+  embed    script sizes (min+gzip) and the embed handshake in headless Chromium, Firefox and WebKit
   profile  (only with --profile or --only profile) CPU profile of the gateway under bearer load: top self time
 --quick    shorter phases (about a third of the time); figures are rougher
 Writes bench/results/latest.json and docs/performance-chart.svg (when http ran).`;

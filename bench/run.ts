@@ -62,7 +62,7 @@ async function runSections(options: Options, results: Results, dir: string): Pro
     }
   }
   if (sections.has('embed')) {
-    log(`embed handshake in headless Chromium (${timing.embedRuns} visits of each kind)`);
+    log(`embed handshake in headless Chromium, then Firefox and WebKit where installed (${timing.embedRuns} visits of each kind)`);
     results.embed = await measureEmbed(timing.embedRuns, dir);
   }
 }
