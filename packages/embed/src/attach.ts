@@ -28,6 +28,8 @@ export type GetToken = () => Promise<string | null | undefined> | string | null 
  */
 export const REUSE_FOR_NEXT_PAGE_MS = 5000;
 const SESSION_PATH = '/_embedgate/session';
+/** The host page's latest session POST to each gateway origin. */
+const sessionPosts = new Map<string, Promise<unknown>>();
 
 export interface AttachOptions {
   /** the gateway's URL; only its origin is used, compared exactly with the hello's origin */
@@ -136,11 +138,15 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       const token = await getToken();
       if (typeof token === 'string' && token) {
         kept = { token, at: Date.now() };
-        await fetch(origin + SESSION_PATH, {
+        // One after the other per gateway: frames attached together share one session (a later POST brings the
+        // earlier one's cookie, and the gateway keeps that session when the token is no fresher).
+        const post = (sessionPosts.get(origin) ?? Promise.resolve()).then(() => fetch(origin + SESSION_PATH, {
           method: 'POST', mode: 'cors', credentials: 'include',
           headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
           body: JSON.stringify({ path: src.pathname }),
-        });
+        })).catch(() => undefined);
+        sessionPosts.set(origin, post);
+        await post;
       }
     } catch {
       // the bootstrap page asks again

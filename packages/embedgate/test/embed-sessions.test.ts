@@ -363,10 +363,12 @@ describe('89 session fixation', () => {
     await assertDeadCookie(first.value, 'old cookie after renewal');
     await assertLiveCookie(renewed.value, 'renewed cookie');
     assert.ok(renewed.expiresAt <= nowSeconds() + 500);
-    // The old value cannot be used to renew again either: that makes a fresh, unrelated session.
-    const again = await newSession(analyst, cookieHeader(first.value));
-    assert.notEqual(again.value, renewed.value);
-    await assertLiveCookie(renewed.value, 'an unrelated session start does not end the renewed one');
+    // The old value authenticates nothing; a renewal that still sends it (another frame's, at the same moment)
+    // continues the same chain: it replaces the renewed session instead of starting a second one.
+    const late = await newSession(await tokenFor({ exp: nowSeconds() + 560 }), cookieHeader(first.value));
+    await assertDeadCookie(renewed.value, 'the renewed cookie, replaced in turn by the late renewal');
+    await assertLiveCookie(late.value, 'the late renewal\'s cookie');
+    await assertDeadCookie(first.value, 'the first cookie, still');
   });
 });
 
@@ -544,6 +546,59 @@ describe('WebSockets with the session cookie', () => {
     assert.equal((await deleteSession(renewed.value)).status, 204);
     const [code] = (await closed) as [number];
     assert.equal(code, 1008, 'ending the renewed session closes the socket');
+  });
+
+  it('a token no fresher than the session keeps it (frames that share it post the same token): 200, the same expires_at, no Set-Cookie', async () => {
+    const token = await tokenFor({ exp: nowSeconds() + 400 });
+    const made = await newSession(token);
+    const again = await postSession(token, { cookie: cookieHeader(made.value) });
+    assert.equal(again.status, 200);
+    assert.deepEqual(await again.json(), { expires_at: made.expiresAt });
+    assert.deepEqual(sessionCookies(again), [], 'no new cookie');
+    await assertLiveCookie(made.value, 'the session is kept');
+    // A fresher token renews it as usual.
+    const renewed = await newSession(await tokenFor({ exp: nowSeconds() + 480 }), cookieHeader(made.value));
+    assert.notEqual(renewed.value, made.value);
+  });
+
+  it('renewals sent at once with the same cookie (two frames sharing it) continue one chain: the socket stays open and closes when the chain ends', async () => {
+    const { value } = await newSession();
+    const ws = await openedWs({ cookie: cookieHeader(value), origin: gwOrigin });
+    const [one, two] = await Promise.all([
+      postSession(await tokenFor({ exp: nowSeconds() + 500 }), { cookie: cookieHeader(value) }),
+      postSession(await tokenFor({ exp: nowSeconds() + 540 }), { cookie: cookieHeader(value) }),
+    ]);
+    assert.deepEqual([one.status, two.status], [200, 200]);
+    const values = [onlySessionCookie(one).value, onlySessionCookie(two).value];
+    const live = [];
+    for (const each of values) live.push((await withCookie('/sales/', each)).status);
+    assert.deepEqual(live.sort(), [200, 401], 'one chain: the later renewal replaced the earlier one');
+    const latest = values[live.indexOf(200)] as string;
+    assert.equal(await echo(ws, 'after both renewals'), 'after both renewals');
+    const closed = once(ws, 'close');
+    assert.equal((await deleteSession(latest)).status, 204);
+    const [code] = (await closed) as [number];
+    assert.equal(code, 1008, 'ending the chain\'s latest session closes the socket opened with its first');
+  });
+
+  it('another user\'s token with the current cookie ends that user\'s session (the socket closes 1008) and starts a new one; with a replaced cookie it ends nothing', async () => {
+    const { value } = await newSession();
+    const ws = await openedWs({ cookie: cookieHeader(value), origin: gwOrigin });
+    const closed = once(ws, 'close');
+    const other = await newSession(await tokenFor({ sub: 'user-2' }), cookieHeader(value));
+    const [code] = (await closed) as [number];
+    assert.equal(code, 1008, 'the first user\'s socket does not carry on under the second user');
+    await assertDeadCookie(value, 'the first user\'s cookie');
+    upstream.clear();
+    await assertLiveCookie(other.value, 'the second user\'s cookie');
+    assert.equal(upstream.last()?.headers['x-forwarded-user'], 'user-2');
+
+    // A replaced cookie (someone else's, from before their renewal) and one's own token: nothing of theirs ends.
+    const victim = await newSession();
+    const renewed = await newSession(await tokenFor({ exp: nowSeconds() + 500 }), cookieHeader(victim.value));
+    const attacker = await newSession(await tokenFor({ sub: 'user-3' }), cookieHeader(victim.value));
+    await assertLiveCookie(renewed.value, 'the victim\'s current session');
+    await assertLiveCookie(attacker.value, 'the other user got a session of their own');
   });
 
   it('a socket from http://evil.example (or with a planted cookie) is refused even with the cookie', async () => {

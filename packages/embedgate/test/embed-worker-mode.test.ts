@@ -188,7 +188,11 @@ describe('the worker\'s session handle', () => {
 
   it('89, 92: renewing through the handle issues a new one and the old one dies; DELETE through it ends the session', async () => {
     const first = await workerSession();
-    const renewed = await post(auto, { path: '/sales/', handle: true }, { headers: { [HANDLE]: first } });
+    // The same token again gives the session nothing new: it is kept, handle and all.
+    const same = await post(auto, { path: '/sales/', handle: true }, { headers: { [HANDLE]: first } });
+    assert.equal(((await same.json()) as { handle: string }).handle, first, 'a token no fresher keeps the session');
+    const fresh = await op.sign(op.claims({ roles: ['analyst'], exp: Math.floor(Date.now() / 1000) + 900 }));
+    const renewed = await post(auto, { path: '/sales/', handle: true }, { headers: { [HANDLE]: first }, token: fresh });
     const { handle: second } = (await renewed.json()) as { handle: string };
     assert.notEqual(second, first);
     assert.equal((await withHandle(auto, '/sales/', first)).status, 401, 'the old handle is dead');

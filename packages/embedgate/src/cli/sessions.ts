@@ -24,14 +24,20 @@ function line(record: SessionRecord): string {
   return [kind, record.subject, record.issuer, record.roles.join(',') || '-', time(record.createdAt), time(record.expiresAt), record.id.slice(0, 12)].join('\t');
 }
 
+/** Not the pointer a renewed embed session leaves for a few seconds. */
+const isLive = (record: SessionRecord): boolean => record.replacedBy === undefined;
+
 async function revoke(store: SessionStore, subject: string, issuer: string | undefined): Promise<number> {
-  const issuers = issuer !== undefined ? [issuer] : [...new Set((await store.list(subject)).map((record) => record.issuer))];
+  const records = await store.list(subject);
+  const issuers = issuer !== undefined ? [issuer] : [...new Set(records.map((record) => record.issuer))];
+  // A renewed session's short-lived pointer record goes too, but is not counted as a session.
+  const live = new Set(records.filter(isLive).map((record) => record.id));
   let ended = 0;
   for (const each of issuers) {
     const ids = await store.deleteBySubject(each, subject);
     // Running gateways sharing the store close the user's open WebSockets.
     await store.announce(ids.map((id) => ({ id })));
-    ended += ids.length;
+    ended += ids.filter((id) => live.has(id)).length;
   }
   process.stdout.write(`ended ${ended} session(s) of ${subject}\n`);
   return 0;
@@ -73,7 +79,7 @@ export async function sessionsCommand(args: string[]): Promise<number> {
   const store = await openSessionStore(storeName);
   try {
     if (action === 'revoke') return await revoke(store, values.user as string, values.issuer);
-    const records = await store.list(values.user);
+    const records = (await store.list(values.user)).filter(isLive);
     for (const record of records) process.stdout.write(`${line(record)}\n`);
     if (records.length === 0) process.stderr.write('no live sessions\n');
     return 0;

@@ -74,15 +74,23 @@ function appFor(request: SessionRequest, identity: Identity, apps: AppTable): { 
 }
 
 /** The embed session the request carries: a worker's handle (an app-bound session), else the cookie (never one). */
-async function currentSession(req: IncomingMessage, sessions: Sessions): Promise<FoundSession | undefined> {
+interface PresentedSession {
+  /** The live session it leads to (itself, or the end of its renewal chain when another renewal replaced it). */
+  session: FoundSession;
+  /** The cookie or handle value the request carried. */
+  value: string;
+}
+
+async function currentSession(req: IncomingMessage, sessions: Sessions): Promise<PresentedSession | undefined> {
   const handle = sessionHandleOf(req);
   if (handle !== undefined) {
-    const found = await sessions.find(handle);
-    return found?.record.app === undefined ? undefined : found;
+    const found = await sessions.findLatest(handle);
+    return found?.record.app === undefined ? undefined : { session: found, value: handle };
   }
   const cookie = findSessionCookie(req.headers.cookie);
-  const found = cookie.kind === 'one' ? await sessions.find(cookie.value) : undefined;
-  return found === undefined || found.record.kind === 'login' || found.record.app !== undefined ? undefined : found;
+  if (cookie.kind !== 'one') return undefined;
+  const found = await sessions.findLatest(cookie.value);
+  return found === undefined || found.record.kind === 'login' || found.record.app !== undefined ? undefined : { session: found, value: cookie.value };
 }
 
 /**
@@ -130,14 +138,14 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
     const live = await currentSession(req, sessions);
     return live === undefined
       ? deny({ status: 401, error: 'missing_token', message: 'This request carries no live embed session.' })
-      : sendJson(res, 200, { expires_at: live.record.expiresAt });
+      : sendJson(res, 200, { expires_at: live.session.record.expiresAt });
   }
   if (req.method !== 'POST' && req.method !== 'DELETE') {
     return deny({ status: 405, error: 'method_not_allowed', message: 'Use POST to start a session and DELETE to end it.' });
   }
   const previous = await currentSession(req, sessions);
   if (req.method === 'DELETE') {
-    if (previous !== undefined) await sessions.end(previous.id);
+    if (previous !== undefined) await sessions.end(previous.session.id);
     res.writeHead(204, { ...(deps.mode === 'worker' ? {} : { 'set-cookie': clearedSessionCookie() }), 'cache-control': 'no-store' });
     res.end();
     return;
@@ -159,8 +167,19 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   // Worker mode has no cookie sessions: a host page's request (or any without a handle) makes none.
   if (deps.mode === 'worker' && !worker) return sendJson(res, 200, { mode: 'worker' });
   const app = worker ? allowed.app : undefined;
+  // Another frame (or attach() of the same page) has just made this session with a token no fresher: it is answered
+  // as it is, so that the pages already using it keep it.
+  if (previous !== undefined && sessions.isCurrent(previous.session, previous.value) && !sessions.wouldRenew(previous.session, result.identity, app)) {
+    const expiresAt = previous.session.record.expiresAt;
+    return sendJson(res, 200, worker ? { expires_at: expiresAt, handle: previous.value } : { expires_at: expiresAt });
+  }
+  // Another user's token with this browser's current cookie (a sign-in as someone else without a sign-out): the
+  // old user's session ends, and their WebSockets close. A replaced cookie ends nothing.
+  if (previous !== undefined && sessions.isCurrent(previous.session, previous.value) && !sessions.sameUser(previous.session, result.identity)) {
+    await sessions.end(previous.session.id);
+  }
   // A new id on every renewal: the old cookie (or handle) stops working at once.
-  const created = previous === undefined ? await sessions.create(result.identity, app) : await sessions.renew(previous.id, result.identity, app);
+  const created = previous === undefined ? await sessions.create(result.identity, app) : await sessions.renew(previous.session.id, result.identity, app);
   const lifetime = created.expiresAt - Math.floor(Date.now() / 1000);
   if (worker) return sendJson(res, 200, { expires_at: created.expiresAt, handle: created.cookieValue });
   sendJson(res, 200, { expires_at: created.expiresAt }, { 'set-cookie': sessionCookie(created.cookieValue, lifetime) });

@@ -111,6 +111,7 @@ export class WebSocketProxy {
     pipeMessages(upstream, client);
     let timer: NodeJS.Timeout | undefined;
     const closeBoth = (reason: string, why: 'expired' | 'revoked'): void => {
+      this.logger.info({ app, end: why }, 'closing a WebSocket: its credential ended');
       countEnd(why);
       client.close(POLICY_VIOLATION, reason);
       upstream.close(1000, reason);

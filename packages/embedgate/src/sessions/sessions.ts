@@ -46,6 +46,17 @@ function sidOf(identity: Identity): string | undefined {
   return typeof identity.claims.sid === 'string' ? identity.claims.sid : undefined;
 }
 
+/**
+ * How long a renewed session's record stays as a pointer to its successor. Frames that share one cookie renew on
+ * their own timers: one that sends the cookie another has just replaced continues the same chain instead of starting
+ * a second one (whose WebSockets no renewal would follow).
+ */
+export const SUCCESSOR_POINTER_SECONDS = 30;
+/** A token that would extend a session by less than this (and carries the same roles) does not renew it. */
+const MIN_RENEWAL_GAIN_SECONDS = 2;
+/** Renewal chains are followed this far at most. */
+const MAX_POINTER_HOPS = 8;
+
 /** Identities kept for reuse, so that per-identity caches (the upstream assertion) hold across a session's requests. */
 const REUSED_IDENTITIES = 10_000;
 
@@ -54,6 +65,8 @@ export class Sessions {
   private listening = false;
   /** Session id → the identity last built for it, and the record version (a refresh changes it) it was built from. */
   private readonly identities = new Map<string, { version: string; identity: Identity }>();
+  /** Renewals in progress on this instance, by the id they replace: a second renewal of one id waits for the first. */
+  private readonly renewals = new Map<string, Promise<NewSession>>();
 
   constructor(readonly store: SessionStore, private readonly ttlSeconds: number) {}
 
@@ -90,7 +103,7 @@ export class Sessions {
 
   async findById(id: string): Promise<FoundSession | undefined> {
     const record = await this.store.get(id);
-    if (record === undefined) {
+    if (record === undefined || record.replacedBy !== undefined) {
       this.identities.delete(id);
       return undefined;
     }
@@ -133,11 +146,77 @@ export class Sessions {
     return ids.length;
   }
 
-  /** Replaces a session with a new one (new id, new cookie) for a fresh token; the old id stops working at once. */
-  async renew(previousId: string, identity: Identity, app?: string): Promise<NewSession> {
+  /**
+   * The live session a cookie (or handle) value leads to: its own, or — for a value another renewal has just replaced
+   * — the session at the end of that renewal chain. For renewing and ending sessions only: a replaced value
+   * authenticates no request.
+   */
+  async findLatest(cookieValue: string): Promise<FoundSession | undefined> {
+    if (!COOKIE_VALUE.test(cookieValue)) return undefined;
+    let id = sessionIdOf(cookieValue);
+    for (let hop = 0; hop < MAX_POINTER_HOPS; hop += 1) {
+      const record = await this.store.get(id);
+      if (record === undefined) return undefined;
+      if (record.replacedBy === undefined) return { id, identity: this.identityFor(record), record };
+      id = record.replacedBy;
+    }
+    return undefined;
+  }
+
+  /** True when this cookie (or handle) value is the session's own, not one that a renewal has replaced. */
+  isCurrent(session: FoundSession, cookieValue: string): boolean {
+    return session.id === sessionIdOf(cookieValue);
+  }
+
+  /** True when the identity is the session's user (same issuer and subject). */
+  sameUser(session: FoundSession, identity: Identity): boolean {
+    return session.record.issuer === identity.issuer && session.record.subject === identity.subject;
+  }
+
+  /**
+   * Whether a token gives a session something new: another user, app or roles, or a lifetime at least
+   * MIN_RENEWAL_GAIN_SECONDS longer. Frames sharing one session that send the same token at once renew it once.
+   */
+  wouldRenew(session: FoundSession, identity: Identity, app?: string): boolean {
+    const { record } = session;
+    const expiresAt = Math.min(identity.expiresAt, Math.floor(Date.now() / 1000) + this.ttlSeconds);
+    const sameRoles = record.roles.length === identity.roles.size && record.roles.every((role) => identity.roles.has(role));
+    return !this.sameUser(session, identity) || record.app !== app || !sameRoles
+      || expiresAt - record.expiresAt >= MIN_RENEWAL_GAIN_SECONDS;
+  }
+
+  /**
+   * Replaces a session with a new one (new id, new cookie) for a fresh token of the same user: the old id stops
+   * working at once, and points to the new one for a few seconds; WebSockets follow. Renewals of one id on this
+   * instance run one after the other, so concurrent ones continue one chain. A token of another user (or for another
+   * app) gets a new, unrelated session.
+   */
+  renew(previousId: string, identity: Identity, app?: string): Promise<NewSession> {
+    const before = this.renewals.get(previousId);
+    const run = (before ?? Promise.resolve(undefined)).catch(() => undefined).then(() => this.renewLatest(previousId, identity, app));
+    this.renewals.set(previousId, run);
+    const forget = (): void => {
+      if (this.renewals.get(previousId) === run) this.renewals.delete(previousId);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  private async renewLatest(previousId: string, identity: Identity, app?: string): Promise<NewSession> {
+    let id = previousId;
+    let record = await this.store.get(id);
+    for (let hop = 0; record?.replacedBy !== undefined && hop < MAX_POINTER_HOPS; hop += 1) {
+      id = record.replacedBy;
+      record = await this.store.get(id);
+    }
     const created = await this.create(identity, app);
-    await this.store.delete(previousId);
-    await this.store.announce([{ id: previousId, successor: { id: created.id, expiresAt: created.expiresAt } }]);
+    // Another user's (or app's) token starts a chain of its own; ending the old one is the caller's decision.
+    if (record === undefined || record.replacedBy !== undefined || record.issuer !== identity.issuer
+      || record.subject !== identity.subject || record.app !== app) return created;
+    const now = Math.floor(Date.now() / 1000);
+    await this.store.put({ ...record, replacedBy: created.id, expiresAt: Math.min(record.expiresAt, now + SUCCESSOR_POINTER_SECONDS) });
+    this.identities.delete(id);
+    await this.store.announce([{ id, successor: { id: created.id, expiresAt: created.expiresAt } }]);
     return created;
   }
 

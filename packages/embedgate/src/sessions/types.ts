@@ -30,6 +30,11 @@ export interface SessionRecord {
   lastSeenAt?: number;
   /** A login session's refresh token, sealed with login.encryption_key. */
   secrets?: string;
+  /**
+   * Set on a renewed embed session's record, kept a few seconds as a pointer to the session that replaced it: it
+   * authenticates nothing, but a renewal that still names it continues the same chain.
+   */
+  replacedBy?: string;
 }
 
 /** A session that ended, or was replaced by a successor (an embed session renewed with a fresh token). */

@@ -16,7 +16,7 @@ export const CHROMIUM_ARGS = [
  * --disable-features switch, so this list (Playwright 1.65's, less that feature) replaces Playwright's.
  */
 export const CHROME_STORAGE_ARGS = [
-  '--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,'
+  '--disable-features=AutofillServerCommunication,AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,HttpsUpgrades,'
     + 'HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,AvoidCorsURLLoaderRestartOnRedirect,'
     + 'OptimizationHints,NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch',
   '--enable-features=CDPScreenshotNewSurface,SkipListAccountsWithoutGaiaCookies,ThirdPartyStoragePartitioning',

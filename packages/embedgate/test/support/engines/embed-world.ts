@@ -1,10 +1,12 @@
-// The embed world for the three engines, all over HTTPS with the test CA: the Dash-protocol test app of
-// ../embed-browser-env.ts behind a real gateway (plain HTTP on 127.0.0.1), a TLS-terminating proxy in front of it
-// (the gateway's public origin, https://127.0.0.1:<proxy port>), a host site on https://localhost:<port> (another
-// site) whose page loads the SDK from the gateway and gets tokens from its own /token endpoint (signed by a test OP),
-// and a second host site on another https://localhost port that is not in embed.allowed_origins.
+// The embed world for the three engines, all over HTTPS with the test CA: the demo's apps (examples/demo: the
+// Dash-protocol sales dashboard, run by Dash's real renderer, and the live WebSocket app) behind a real gateway (plain
+// HTTP on 127.0.0.1), a TLS-terminating proxy in front of it (the gateway's public origin, https://127.0.0.1:<proxy
+// port>), a host site on https://localhost:<port> (another site) whose page frames both apps with the SDK from the
+// gateway and gets tokens from its own /token endpoint (signed by a test OP), and a second host site on another
+// https://localhost port that is not in embed.allowed_origins.
 import type { ServerResponse } from 'node:http';
-import { startDashApp, USERS, type DashApp } from '../embed-browser-env.js';
+import { startDashApp, startStreamApp, type SampleApp } from '@embedgate/demo';
+import { USERS } from '../embed-browser-env.js';
 import { eventually, startGateway, type RunningGateway } from '../gateway.js';
 import { startHostileOp, type HostileOp } from '../hostile-op.js';
 import { freePort } from './engine.js';
@@ -12,12 +14,21 @@ import { startSite, type RecordedRequest, type Site } from './site.js';
 import type { TestTls } from './tls.js';
 import { startTlsProxy, type TlsProxy } from './tls-proxy.js';
 
+/**
+ * An unpartitioned SameSite=None cookie the proxy adds to the sales page's answer: a browser that blocks third-party
+ * cookies never sends it back from the frame.
+ */
+export const PROBE_COOKIE = 'unpartitioned_probe';
+
 export type EmbedMode = 'auto' | 'cookie' | 'worker';
 
 export interface EmbedWorld {
   mode: EmbedMode;
   op: HostileOp;
-  app: DashApp;
+  /** The demo's sales dashboard (Dash protocol), framed at /sales/ in <iframe id=app>. */
+  sales: SampleApp;
+  /** The demo's live WebSocket app, framed at /live/ in <iframe id=live>. */
+  live: SampleApp;
   gw: RunningGateway;
   proxy: TlsProxy;
   /** The gateway as the browsers see it: the proxy's origin, https://127.0.0.1:<port>. */
@@ -45,20 +56,24 @@ export function hostPageUrl(site: Site, options: { attach: AttachKind; user?: st
 }
 
 /**
- * GET /host.html?attach=src|classic&user=&ttl= — frames the app in <iframe id=app>, with the SDK from the gateway's
- * /_embedgate/host.js; window.handle is attach()'s handle, window.events the SDK's events, window.tokenCalls the
- * getToken calls, window.frameLoads the iframe's load events, window.errors the page's uncaught errors.
+ * GET /host.html?attach=src|classic&user=&ttl= — frames the sales app in <iframe id=app> and the live app in
+ * <iframe id=live>, with the SDK from the gateway's /_embedgate/host.js; window.handles holds attach()'s handles by
+ * frame id, window.events the SDK's events ({ frame, type, message, at }), window.tokenCalls the getToken calls,
+ * window.frameLoads the iframes' load events, window.errors the page's uncaught errors.
  */
 function hostPage(gwOrigin: string): string {
   const gateway = JSON.stringify(gwOrigin);
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host portal</title></head><body>
 <h1>Host portal</h1>
-<iframe id="app" title="Sales dashboard" style="width:900px;height:600px;border:0"></iframe>
+<iframe id="app" title="Sales dashboard" style="width:960px;height:760px;border:0"></iframe>
+<iframe id="live" title="Live metrics" style="width:760px;height:480px;border:0"></iframe>
 <script>
-window.events = []; window.tokenCalls = 0; window.frameLoads = 0; window.errors = [];
+window.events = []; window.tokenCalls = 0; window.frameLoads = 0; window.errors = []; window.handles = {};
 window.addEventListener('error', function (e) { window.errors.push(String(e.message)); });
 window.addEventListener('unhandledrejection', function (e) { window.errors.push('unhandled: ' + String(e.reason)); });
-document.getElementById('app').addEventListener('load', function () { window.frameLoads++; });
+['app', 'live'].forEach(function (id) {
+  document.getElementById(id).addEventListener('load', function () { window.frameLoads++; });
+});
 </script>
 <script src=${JSON.stringify(`${gwOrigin}/_embedgate/host.js`)}></script>
 <script>
@@ -68,21 +83,21 @@ document.getElementById('app').addEventListener('load', function () { window.fra
   var ttl = params.get('ttl') || '300';
   var sdk = window.embedgate;
   if (!sdk) { window.sdkMissing = true; return; }
-  var iframe = document.getElementById('app');
-  var src = ${gateway} + '/sales/';
   var before = params.get('attach') === 'src';
-  window.handle = sdk.attach(iframe, {
-    gateway: ${gateway},
-    getToken: function () {
-      window.tokenCalls++;
-      return fetch('/token?user=' + encodeURIComponent(user) + '&ttl=' + encodeURIComponent(ttl)).then(function (r) { return r.text(); });
-    },
-    src: before ? src : undefined,
+  var getToken = function () {
+    window.tokenCalls++;
+    return fetch('/token?user=' + encodeURIComponent(user) + '&ttl=' + encodeURIComponent(ttl)).then(function (r) { return r.text(); });
+  };
+  [['app', '/sales/'], ['live', '/live/']].forEach(function (frame) {
+    var iframe = document.getElementById(frame[0]);
+    var src = ${gateway} + frame[1];
+    var handle = sdk.attach(iframe, { gateway: ${gateway}, getToken: getToken, src: before ? src : undefined });
+    sdk.events.forEach(function (type) {
+      handle.on(type, function (d) { window.events.push({ frame: frame[0], type: d.type, message: d.message || '', at: Date.now() }); });
+    });
+    window.handles[frame[0]] = handle;
+    if (!before) iframe.src = src;
   });
-  sdk.events.forEach(function (type) {
-    window.handle.on(type, function (d) { window.events.push({ type: d.type, message: d.message || '', at: Date.now() }); });
-  });
-  if (!before) iframe.src = src;
 })();
 </script>
 </body></html>`;
@@ -121,10 +136,14 @@ export async function startEmbedWorld(tls: TestTls, mode: EmbedMode): Promise<Em
   try {
     const op = await startHostileOp();
     closers.push(() => op.close());
-    const app = await startDashApp();
-    closers.push(() => app.close());
+    const sales = await startDashApp({ port: 0 });
+    closers.push(() => sales.close());
+    const live = await startStreamApp({ port: 0 });
+    closers.push(() => live.close());
     const gwPort = await freePort();
-    const proxy = await startTlsProxy(tls, gwPort);
+    const proxy = await startTlsProxy(tls, gwPort, {
+      addCookies: { '/sales/': `${PROBE_COOKIE}=1; Path=/; Max-Age=600; Secure; HttpOnly; SameSite=None` },
+    });
     closers.push(() => proxy.close());
     const host = await hostSite(tls, () => proxy.origin, op);
     closers.push(() => host.close());
@@ -138,12 +157,18 @@ export async function startEmbedWorld(tls: TestTls, mode: EmbedMode): Promise<Em
       issuers: [{ issuer: op.issuer, audiences: [op.audience], leeway_seconds: 0 }],
       embed: { allowed_origins: [host.origin], mode },
       sessions: { store: 'memory:' },
+      // The demo's own app policies (examples/demo/embedgate.yaml).
       apps: [{
         name: 'sales',
         prefix: '/sales/',
-        upstream: app.url,
+        upstream: sales.url,
         allow: { roles: ['analyst', 'admin'] },
         dash: { callbacks: [{ output: 'payroll.children', allow: { roles: ['admin'] } }] },
+      }, {
+        name: 'live',
+        prefix: '/live/',
+        upstream: live.url,
+        allow: { roles: ['analyst', 'admin'] },
       }],
     });
     closers.push(() => gw.close());
@@ -157,7 +182,7 @@ export async function startEmbedWorld(tls: TestTls, mode: EmbedMode): Promise<Em
       }
     });
     return {
-      mode, op, app, gw, proxy, gwOrigin: proxy.origin, host, other,
+      mode, op, sales, live, gw, proxy, gwOrigin: proxy.origin, host, other,
       tokenRequests: (site) => site.requests.filter((r) => r.path === '/token'),
       gatewayRequests: () => parsed().flatMap((entry) =>
         entry.msg === 'request' && typeof entry.method === 'string' && typeof entry.path === 'string' && typeof entry.status === 'number'

@@ -79,8 +79,16 @@ function headersOf(raw: string[]): IncomingHttpHeaders {
   return headers as IncomingHttpHeaders;
 }
 
+export interface TlsProxyOptions {
+  /**
+   * Set-Cookie lines the proxy adds to the gateway's answer for these paths (e.g. an unpartitioned SameSite=None
+   * cookie: a test that never sees it come back knows the browser blocks third-party cookies in the frame).
+   */
+  addCookies?: Record<string, string>;
+}
+
 /** Starts the proxy on 127.0.0.1 (a free port) in front of the gateway at http://127.0.0.1:<gatewayPort>. */
-export async function startTlsProxy(tls: TestTls, gatewayPort: number): Promise<TlsProxy> {
+export async function startTlsProxy(tls: TestTls, gatewayPort: number, options: TlsProxyOptions = {}): Promise<TlsProxy> {
   const exchanges: ProxiedExchange[] = [];
   const waiters = new Set<() => void>();
   const sockets = new Set<Socket | Duplex>();
@@ -112,7 +120,8 @@ export async function startTlsProxy(tls: TestTls, gatewayPort: number): Promise<
       // Node takes raw headers (name, value, …) as they are: order, case and repeated headers kept.
       headers: headers as unknown as OutgoingHttpHeaders,
     }, (answer) => {
-      const raw = forwardable(answer.rawHeaders);
+      const added = options.addCookies?.[exchange.path];
+      const raw = [...forwardable(answer.rawHeaders), ...(added === undefined ? [] : ['Set-Cookie', added])];
       answered(exchange, answer.statusCode ?? 502, headersOf(answer.rawHeaders));
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, raw);
       answer.pipe(res);
