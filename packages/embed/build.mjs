@@ -1,7 +1,8 @@
 // Bundles the browser scripts the gateway serves, as classic-script IIFEs with no imports: dist/host.min.js
 // (/_embedgate/host.js), dist/frame.min.js (/_embedgate/frame.js, in the app's pages), dist/bootstrap.min.js (inlined
 // into the bootstrap page), dist/worker.min.js (/_embedgate/worker.js, the service worker) and dist/worker-page.min.js
-// (/_embedgate/worker-page.js, its page side); and
+// (/_embedgate/worker-page.js, its page side), dist/bridge.min.js (/_embedgate/bridge.js, the app half of the
+// host ↔ app bridge); and
 // dist/host.module.min.js (/_embedgate/host.mjs), the host SDK as an ES module. All minified.
 // `node build.mjs` writes them and prints their sizes; tests call bundle({ write: false }).
 import { build } from 'esbuild';
@@ -17,6 +18,7 @@ export const BUNDLES = {
   'bootstrap.min.js': { entry: 'src/bundle-bootstrap.ts', format: 'iife' },
   'worker.min.js': { entry: 'src/worker.ts', format: 'iife' },
   'worker-page.min.js': { entry: 'src/bundle-worker-page.ts', format: 'iife' },
+  'bridge.min.js': { entry: 'src/bundle-bridge.ts', format: 'iife' },
   'host.module.min.js': { entry: 'src/bundle-host-module.ts', format: 'esm' },
 };
 

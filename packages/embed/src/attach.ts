@@ -1,9 +1,12 @@
-// Host SDK: attach(iframe, { gateway, getToken }) answers the framed app's token requests over a MessageChannel.
-import { PROTOCOL_VERSION, isHello, type AttachMessage, type HostMessage } from './protocol.js';
+// Host SDK: attach(iframe, { gateway, getToken }) answers the framed app's token requests over a MessageChannel, and
+// talks to the app over the bridge's own channel when the gateway's config gives the app one.
+import { PROTOCOL_VERSION, isBridgeHello, isHello, type AttachMessage, type HostMessage } from './protocol.js';
 import { isFrameMessage } from './checks.js';
+import type { BridgeErrorCode, JsonValue } from './bridge-protocol.js';
+import { hostBridge, type BridgeEvent } from './host-bridge.js';
 
-export type EmbedEventType = 'ready' | 'signed-out' | 'forbidden' | 'error';
-export const EMBED_EVENTS: readonly EmbedEventType[] = ['ready', 'signed-out', 'forbidden', 'error'];
+export type EmbedEventType = 'ready' | 'signed-out' | 'forbidden' | 'error' | 'props' | 'event' | 'navigate' | 'resize';
+export const EMBED_EVENTS: readonly EmbedEventType[] = ['ready', 'signed-out', 'forbidden', 'error', 'props', 'event', 'navigate', 'resize'];
 
 export interface EmbedEventDetail {
   type: EmbedEventType;
@@ -11,6 +14,19 @@ export interface EmbedEventDetail {
   message?: string;
   /** what getToken() threw (an 'error' raised on the host side) */
   error?: unknown;
+  /** 'error' from the bridge: why a message was refused or dropped */
+  code?: BridgeErrorCode;
+  /** 'props': the component, its prop and the new value */
+  id?: string;
+  prop?: string;
+  value?: JsonValue;
+  /** 'event': the name and data the app emitted */
+  name?: string;
+  data?: JsonValue;
+  /** 'navigate': the app's new path (with query and hash) */
+  path?: string;
+  /** 'resize': the height of the app's content, in CSS pixels */
+  height?: number;
 }
 export type EmbedListener = (detail: EmbedEventDetail) => void;
 
@@ -41,6 +57,10 @@ export interface AttachOptions {
    * Without it (or when that fails), the framed app's bootstrap page makes the session.
    */
   src?: string;
+  /** Props to set once the app's bridge is ready, e.g. { region: { value: 'East' } } (embed.bridge.host_may_set). */
+  initialProps?: Record<string, Record<string, JsonValue>>;
+  /** Size the iframe's height to the app's content (needs embed.bridge on the app). */
+  autoResize?: boolean;
 }
 
 export interface EmbedHandle {
@@ -50,6 +70,13 @@ export interface EmbedHandle {
   off(type: EmbedEventType, listener: EmbedListener): void;
   /** Ends the framed app's session (DELETE /_embedgate/session) and shows its signed-out overlay. */
   signOut(): void;
+  /**
+   * Sets props of a component of the app as if the user had changed them; the app's callbacks run. Resolves when the
+   * app applied them; rejects with an EmbedBridgeError (`code`: prop_not_allowed, unknown_component, timeout…).
+   */
+  setProps(id: string, props: Record<string, JsonValue>): Promise<void>;
+  /** Moves the app to another path within its prefix; rejects with an EmbedBridgeError (path_not_allowed…). */
+  navigate(path: string): Promise<void>;
   /** Stops listening and closes the port. */
   detach(): void;
 }
@@ -102,10 +129,17 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
     to.postMessage(reply);
   };
 
+  const bridge = hostBridge({ iframe, emit: (event: BridgeEvent) => emit(event), initialProps: options.initialProps, autoResize: options.autoResize });
+
   const onMessage = (event: MessageEvent): void => {
     const frame = iframe.contentWindow;
     const hello = event.ports[0];
-    if (!frame || event.source !== frame || !isHello(event.data)) return;
+    if (!frame || event.source !== frame) return;
+    if (isBridgeHello(event.data)) {
+      if (event.origin === origin && hello) bridge.connect(hello);
+      return;
+    }
+    if (!isHello(event.data)) return;
     if (event.origin !== origin) {
       // Ignored; most likely `gateway` does not match the iframe's URL (scheme, host and port must all match).
       console.warn(`embedgate: ignored a hello from ${event.origin}; the gateway option says ${origin}`);
@@ -185,7 +219,14 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       if (port) port.postMessage({ type: 'sign-out' } satisfies HostMessage);
       else pendingSignOut = true;
     },
+    setProps(id, props) {
+      return bridge.request({ type: 'set-props', id, props });
+    },
+    navigate(path) {
+      return bridge.request({ type: 'navigate', path });
+    },
     detach() {
+      bridge.close();
       window.removeEventListener('message', onMessage);
       port?.close();
       port = undefined;

@@ -33,6 +33,12 @@ export function isHello(data: unknown): data is HelloMessage {
     && (data as HelloMessage).embedgate === PROTOCOL_VERSION && (data as HelloMessage).type === 'hello';
 }
 
+/** Frame → host: the bridge's hello, with its own MessageChannel port (see bridge-protocol.ts). */
+export function isBridgeHello(data: unknown): boolean {
+  return typeof data === 'object' && data !== null
+    && (data as { embedgate?: unknown }).embedgate === PROTOCOL_VERSION && (data as { type?: unknown }).type === 'bridge-hello';
+}
+
 /**
  * Host → frame via window.postMessage to the exact gateway origin: "say hello again". The host SDK sends it when
  * it attaches, so a frame that loaded (and said hello) before attach() ran, or whose port was closed by detach(),

@@ -1,6 +1,7 @@
 // The app's callbacks: their declarations (what `_dash-dependencies` answers) and their execution for
 // `_dash-update-component`, with the request body checked so that a bad one gets a 4xx and never reaches the data.
 import { html, type Component } from './components.js';
+import { NO_SELECTION } from './layout.js';
 import { MONTHS, PAYROLL, isRegion, monthlySales } from './sales-data.js';
 
 interface PropRef {
@@ -36,6 +37,21 @@ function salesFigure(region: unknown): unknown {
   };
 }
 
+/** The clicked bar's month in the chosen region, with its sales; null before any click. */
+function selection(clickData: unknown, region: unknown): unknown {
+  if (!isRegion(region)) throw new BadCallback('region.value is not a known region');
+  const points = isRecord(clickData) && Array.isArray(clickData.points) ? clickData.points : [];
+  const month = isRecord(points[0]) ? points[0].x : undefined;
+  const index = MONTHS.indexOf(String(month));
+  if (clickData !== null && clickData !== undefined && index === -1) throw new BadCallback('chart.clickData names no month');
+  return index === -1 ? null : { region, month: MONTHS[index], sales: monthlySales(region)[index] };
+}
+
+function selectionText(data: unknown): string {
+  if (!isRecord(data) || typeof data.region !== 'string' || typeof data.month !== 'string' || typeof data.sales !== 'number') return NO_SELECTION;
+  return `Selected: ${data.region}, ${data.month}: ${data.sales} k$`;
+}
+
 function payrollTable(clicks: unknown): Component {
   if (clicks !== null && clicks !== undefined && !Number.isInteger(clicks)) {
     throw new BadCallback('show-payroll.n_clicks is not a count');
@@ -61,6 +77,16 @@ const CALLBACKS: Callback[] = [
     output: { id: 'chart', property: 'figure' },
     inputs: [{ id: 'region', property: 'value' }],
     compute: ([region]) => salesFigure(region),
+  },
+  {
+    output: { id: 'selection', property: 'data' },
+    inputs: [{ id: 'chart', property: 'clickData' }, { id: 'region', property: 'value' }],
+    compute: ([clickData, region]) => selection(clickData, region),
+  },
+  {
+    output: { id: 'selection-text', property: 'children' },
+    inputs: [{ id: 'selection', property: 'data' }],
+    compute: ([data]) => selectionText(data),
   },
   {
     // The gateway's policy refuses exactly this output to non-admins; the app itself serves anyone who reaches it.

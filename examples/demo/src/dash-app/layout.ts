@@ -4,6 +4,9 @@ import { dcc, html, type Component } from './components.js';
 import { signedInAs, type Identity } from '../shared/identity.js';
 import { REGIONS } from './sales-data.js';
 
+/** What the selection line says before a bar is clicked. */
+export const NO_SELECTION = 'Click a bar to select a month.';
+
 /** Text the payroll section keeps when its callback is refused (the gateway answers 403 to non-admins). */
 export const PAYROLL_PLACEHOLDER = 'Payroll is visible to administrators only.';
 
@@ -22,6 +25,9 @@ export function buildLayout(identity: Identity): Component {
         clearable: false,
       }),
       dcc('Graph', { id: 'chart', config: { displayModeBar: false } }),
+      // The clicked month, as data (what a host page can be told through the bridge) and as text.
+      dcc('Store', { id: 'selection' }),
+      html('P', { id: 'selection-text', children: NO_SELECTION }),
       html('Section', {
         id: 'payroll-section',
         children: [

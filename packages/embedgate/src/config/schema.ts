@@ -105,6 +105,19 @@ const routeSchema = z.strictObject({
   deny: ruleSchema.optional(),
 }).refine((route) => route.allow !== undefined || route.deny !== undefined, 'a route needs allow or deny');
 
+/** A Dash prop as `component_id.prop` (Dash ids have no dots). */
+const propRef = z.string().regex(/^[^.\s]{1,200}\.[A-Za-z_][A-Za-z0-9_]{0,99}$/, 'must be component_id.prop, e.g. region.value');
+
+/** The host ↔ app bridge (docs/bridge.md): off for an app unless set. */
+const bridgeSchema = z.strictObject({
+  /** Props the host page may set with setProps() (the app's callbacks then run as if the user changed them). */
+  host_may_set: z.array(propRef).default([]),
+  /** Props whose values reach the host page as 'props' events when the app's callbacks or the user change them. */
+  publish: z.array(propRef).default([]),
+  /** Whether the app may send named events with window.embedgate.emit(name, data). */
+  events: z.boolean().default(false),
+});
+
 const appSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be 1-64 letters, digits, "-" or "_"'),
   prefix: z.string().regex(/^\/([A-Za-z0-9._~-]+\/)*$/, 'must start and end with "/", e.g. /sales/'),
@@ -119,6 +132,7 @@ const appSchema = z.strictObject({
   websockets: z.boolean().default(true),
   connect_timeout_ms: z.number().int().min(100).max(120000).default(5000),
   response_timeout_ms: z.number().int().min(100).max(3600000).default(60000),
+  embed: z.strictObject({ bridge: bridgeSchema.optional() }).optional(),
 });
 
 /** 32 or more random bytes, base64 or base64url (e.g. `openssl rand -base64 32`). */

@@ -1,5 +1,5 @@
 // Serves the embed SDK's built scripts from @embedgate/embed: frame.js for the app's pages, bootstrap.js (also inlined
-// in the bootstrap page), worker.js and worker-page.js for worker mode, and host.js (and host.mjs, an ES module) for
+// in the bootstrap page), worker.js and worker-page.js for worker mode, bridge.js for apps with embed.bridge, and host.js (and host.mjs, an ES module) for
 // host pages. A URL with the script's current version (?v=…, what the gateway puts in pages) may be cached for
 // good; a bare URL revalidates. The host scripts are public and answer CORS for any origin, so that pages on other
 // origins can import() them.
@@ -22,6 +22,7 @@ const FILES: Record<string, string> = {
   '/_embedgate/bootstrap.js': 'bootstrap.min.js',
   '/_embedgate/worker.js': 'worker.min.js',
   '/_embedgate/worker-page.js': 'worker-page.min.js',
+  '/_embedgate/bridge.js': 'bridge.min.js',
   '/_embedgate/host.js': 'host.min.js',
   '/_embedgate/host.mjs': 'host.module.min.js',
 };

@@ -13,7 +13,8 @@ import { EmbedAssets } from './assets.js';
 import { clearedSessionCookie } from './cookies.js';
 import { sendBootstrap } from './bootstrap.js';
 import {
-  BOOTSTRAP_SCRIPT_PATH, FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders, WORKER_PAGE_SCRIPT_PATH, workerPageScriptTag,
+  BOOTSTRAP_SCRIPT_PATH, BRIDGE_SCRIPT_PATH, bridgeScriptTag, FRAME_SCRIPT_PATH, frameScriptTag, injectIntoHtml, rewriteEmbedHeaders,
+  WORKER_PAGE_SCRIPT_PATH, workerPageScriptTag,
 } from './html.js';
 import { handleSessionRequest } from './session-endpoint.js';
 import { handleTicketRequest } from './ticket-endpoint.js';
@@ -42,6 +43,9 @@ export class Embedding {
   private readonly bootstrapSource: string;
   /** worker mode's page script (versioned path) */
   private readonly workerPageSrc: string;
+  /** the bridge's app-side script (versioned path) */
+  private readonly bridgeSrc: string;
+  private readonly origin: string;
   private readonly sessionUrl: string;
   private readonly assets: EmbedAssets | undefined;
   /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
@@ -62,6 +66,8 @@ export class Embedding {
     }
     this.scriptSrc = this.assets?.versionedPath(FRAME_SCRIPT_PATH) ?? FRAME_SCRIPT_PATH;
     this.workerPageSrc = this.assets?.versionedPath(WORKER_PAGE_SCRIPT_PATH) ?? WORKER_PAGE_SCRIPT_PATH;
+    this.bridgeSrc = this.assets?.versionedPath(BRIDGE_SCRIPT_PATH) ?? BRIDGE_SCRIPT_PATH;
+    this.origin = origin;
     this.bootstrapSource = this.assets?.source(BOOTSTRAP_SCRIPT_PATH) ?? '';
   }
 
@@ -105,11 +111,14 @@ export class Embedding {
   }
 
   /**
-   * Framing headers for every app response; the frame script in its pages when embedding is on. An app that gets
-   * the Authorization header (forward_authorization) has its first requests wait for the token in header mode.
+   * Framing headers for every app response; the frame script in its pages when embedding is on, and the bridge's
+   * script for an app with embed.bridge. An app that gets the Authorization header (forward_authorization) has its
+   * first requests wait for the token in header mode.
    */
-  responseRewrite(identity: Identity | undefined, forwardsAuthorization: boolean, throughWorker: boolean): ResponseRewrite {
+  responseRewrite(identity: Identity | undefined, app: AppConfig, throughWorker: boolean): ResponseRewrite {
     if (!this.enabled) return this.framingOnly;
+    const bridge = app.embed?.bridge;
+    const urls = [this.scriptUrl, ...(throughWorker ? [this.origin + WORKER_PAGE_SCRIPT_PATH] : []), ...(bridge ? [this.origin + BRIDGE_SCRIPT_PATH] : [])];
     // The nonce is made only for HTML pages, the one kind of response that gets the script.
     let nonce = '';
     return {
@@ -117,7 +126,7 @@ export class Embedding {
         if (isHtml) nonce = randomBytes(16).toString('base64');
         rewriteEmbedHeaders(headers, {
           frameAncestors: this.frameAncestors,
-          ...(isHtml ? { script: { nonce, url: this.scriptUrl, sessionUrl: this.sessionUrl } } : {}),
+          ...(isHtml ? { script: { nonce, urls, sessionUrl: this.sessionUrl } } : {}),
         });
       },
       html: (html) => injectIntoHtml(html, frameScriptTag({
@@ -125,11 +134,14 @@ export class Embedding {
         origins: this.origins,
         mode: 'app',
         headerMode: this.deps.config.embed.header_mode,
-        waitForToken: this.deps.config.embed.header_mode && forwardsAuthorization,
+        waitForToken: this.deps.config.embed.header_mode && app.forward_authorization,
         embedMode: this.deps.config.embed.mode,
         nonce,
         ...(identity === undefined ? {} : { expiresAt: identity.expiresAt }),
-      }) + (throughWorker ? workerPageScriptTag(this.workerPageSrc, nonce) : '')),
+      }) + (throughWorker ? workerPageScriptTag(this.workerPageSrc, nonce) : '')
+        + (bridge ? bridgeScriptTag({
+          src: this.bridgeSrc, nonce, origins: this.origins, set: bridge.host_may_set, publish: bridge.publish, events: bridge.events, prefix: app.prefix,
+        }) : '')),
     };
   }
 }

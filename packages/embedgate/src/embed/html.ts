@@ -1,10 +1,12 @@
-// Response rewriting for embedded apps: the frame script goes into HTML, framing rules into the headers.
+// Response rewriting for embedded apps: the frame script (and the bridge's, for apps that have one) goes into HTML,
+// framing rules into the headers.
 import { escapeHtml } from '../http/respond.js';
 import { setsSessionCookie } from './cookies.js';
 
 export const FRAME_SCRIPT_PATH = '/_embedgate/frame.js';
 export const BOOTSTRAP_SCRIPT_PATH = '/_embedgate/bootstrap.js';
 export const WORKER_PAGE_SCRIPT_PATH = '/_embedgate/worker-page.js';
+export const BRIDGE_SCRIPT_PATH = '/_embedgate/bridge.js';
 
 export interface FrameScriptOptions {
   /** where the script is loaded from (the versioned path) */
@@ -45,6 +47,24 @@ export function frameScriptTag(options: FrameScriptOptions): string {
 /** The page side of worker mode, for pages that came through the service worker. */
 export function workerPageScriptTag(src: string, nonce: string): string {
   return `<script src="${escapeHtml(src)}" nonce="${nonce}"></script>`;
+}
+
+/** What an app's bridge may do (embed.bridge), as the bridge script reads it. */
+export interface BridgeScriptOptions {
+  src: string;
+  nonce: string;
+  origins: string[];
+  set: string[];
+  publish: string[];
+  events: boolean;
+  prefix: string;
+}
+
+/** The app half of the host ↔ app bridge, with what the app's config allows. */
+export function bridgeScriptTag(options: BridgeScriptOptions): string {
+  const capabilities = { set: options.set, publish: options.publish, events: options.events, prefix: options.prefix };
+  return `<script src="${escapeHtml(options.src)}" nonce="${options.nonce}" data-embedgate-origins="${escapeHtml(JSON.stringify(options.origins))}" `
+    + `data-embedgate-bridge="${escapeHtml(JSON.stringify(capabilities))}"></script>`;
 }
 
 /** Puts `tag` first in <head> (else after <html>, else at the very start), before any script of the app. */
@@ -89,17 +109,17 @@ function allowIn(directives: Directives, names: string[], addition: (sources: st
  * anything else: a nonce where the policy already works with nonces, hashes or 'strict-dynamic' (there
  * 'unsafe-inline' is ignored anyway), else the exact URL of the script (a nonce would switch off 'unsafe-inline').
  */
-function allowFrameScript(directives: Directives, nonce: string, scriptUrl: string, sessionUrl: string): Directives {
+function allowFrameScript(directives: Directives, nonce: string, scriptUrls: string[], sessionUrl: string): Directives {
   const withScript = allowIn(directives, ['script-src', 'script-src-elem'], (sources) => (
-    sources.some((source) => /^'(nonce-|sha256-|sha384-|sha512-|strict-dynamic')/.test(source)) ? `'nonce-${nonce}'` : scriptUrl
+    sources.some((source) => /^'(nonce-|sha256-|sha384-|sha512-|strict-dynamic')/.test(source)) ? `'nonce-${nonce}'` : scriptUrls.join(' ')
   ));
   return allowIn(withScript, ['connect-src'], () => sessionUrl);
 }
 
 export interface EmbedHeaderOptions {
   frameAncestors: string;
-  /** Set when the frame script is injected into this response. */
-  script?: { nonce: string; url: string; sessionUrl: string };
+  /** Set when the frame script is injected into this response; `urls` are the scripts injected with it. */
+  script?: { nonce: string; urls: string[]; sessionUrl: string };
 }
 
 /**
@@ -120,7 +140,7 @@ export function rewriteEmbedHeaders(headers: Record<string, string | string[]>, 
   const policies = [headers['content-security-policy'] ?? []].flat().flatMap((value) => value.split(','));
   const rewritten = policies.map((policy) => {
     let directives = parsePolicy(policy).filter(([name]) => name !== 'frame-ancestors');
-    if (options.script !== undefined) directives = allowFrameScript(directives, options.script.nonce, options.script.url, options.script.sessionUrl);
+    if (options.script !== undefined) directives = allowFrameScript(directives, options.script.nonce, options.script.urls, options.script.sessionUrl);
     return formatPolicy(directives);
   }).filter((policy) => policy !== '');
   rewritten.push(`frame-ancestors ${options.frameAncestors}`);

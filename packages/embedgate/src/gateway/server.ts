@@ -233,7 +233,7 @@ export class Gateway {
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: this.embedding.responseRewrite(identity, app.config.forward_authorization, decision.kind === 'allow' && sessionHandleOf(req) !== undefined),
+      rewrite: this.embedding.responseRewrite(identity, app.config, decision.kind === 'allow' && sessionHandleOf(req) !== undefined),
       signedIn: identity !== undefined,
     });
     if (failure !== undefined) sendDenial(req, res, failure, requestId);
