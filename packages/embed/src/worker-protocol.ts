@@ -2,6 +2,11 @@
 
 /** The request header that carries the embed session's handle (the gateway never forwards it to the app). */
 export const HANDLE_HEADER = 'x-embedgate-session';
+/**
+ * Set on a navigation the worker fetches again (which the browser then sends as Sec-Fetch-Mode: same-origin,
+ * Sec-Fetch-Dest: empty), naming what it was (`iframe`, `document`): the gateway still answers it as a page.
+ */
+export const NAVIGATION_HEADER = 'x-embedgate-navigation';
 export const WORKER_PATH = '/_embedgate/worker.js';
 export const SESSION_PATH = '/_embedgate/session';
 

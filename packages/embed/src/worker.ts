@@ -5,7 +5,7 @@
 // answers it passes on, and tells its pages. When the browser stopped it and its memory is gone, a navigation goes to
 // the network untouched (the gateway answers it with the bootstrap page); other requests ask the pages it controls,
 // and where none has the handle, go as they are (the gateway answers 401, and the frame script renews the session).
-import { HANDLE_HEADER, isWorkerMessage, SESSION_PATH, type WorkerMessage } from './worker-protocol.js';
+import { HANDLE_HEADER, isWorkerMessage, NAVIGATION_HEADER, SESSION_PATH, type WorkerMessage } from './worker-protocol.js';
 
 declare const self: ServiceWorkerGlobalScope;
 
@@ -64,6 +64,7 @@ async function withHandle(request: Request): Promise<Response> {
   if (!current) return fetch(request);
   const headers = new Headers(request.headers);
   headers.set(HANDLE_HEADER, current);
+  if (request.mode === 'navigate') headers.set(NAVIGATION_HEADER, request.destination || 'document');
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD';
   const response = await fetch(request.url, {
     method: request.method,

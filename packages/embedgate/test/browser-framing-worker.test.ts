@@ -179,11 +179,10 @@ describe('security cases H in worker mode (framing, postMessage, the service wor
     }
   });
 
-  // PRODUCT BUG (expected to fail until fixed): the service worker fetches a framed navigation in its scope again
-  // with fetch() (Sec-Fetch-Mode: same-origin, Sec-Fetch-Dest: empty), so the gateway no longer sees a navigation and
-  // answers its own errors there as an API call: JSON with X-Frame-Options: DENY only, no frame-ancestors 'none', no
-  // HTML page. The frame is still refused (X-Frame-Options), but the case's header contract does not hold.
-  it('105 (worker mode) [FAILS: product bug, see comment]: a gateway error for a framed navigation inside the app\'s scope, fetched by the service worker, is still the HTML error page with frame-ancestors \'none\' and X-Frame-Options: DENY', async () => {
+  // The service worker fetches a framed navigation in its scope again with fetch() (Sec-Fetch-Mode: same-origin,
+  // Sec-Fetch-Dest: empty); it says what the request was (X-Embedgate-Navigation), so the gateway still answers its
+  // own errors there as a page: HTML with both framing headers, never an API call's JSON.
+  it('105 (worker mode): a gateway error for a framed navigation inside the app\'s scope, fetched by the service worker, is still the HTML error page with frame-ancestors \'none\' and X-Frame-Options: DENY', async () => {
     const { t, app } = await tabWithSession();
     const framer = await secondPage(t);
     // A request through the worker just before: it is running and holds the handle (a restarted one asks the page).
@@ -202,6 +201,26 @@ describe('security cases H in worker mode (framing, postMessage, the service wor
     assert.match(headers['content-security-policy'] ?? '', /(^|;)\s*frame-ancestors 'none'\s*(;|$)/,
       `CSP frame-ancestors 'none' header (got content-type ${headers['content-type']}, content-security-policy ${headers['content-security-policy']})`);
     assert.match(headers['content-type'] ?? '', /^text\/html/, 'the gateway\'s HTML error page, as a navigation without the worker gets');
+  });
+
+  it('a session ended on the server while the worker still holds its handle: reloading the host page gets the bootstrap page through the worker (HTML, not an API error) and signs the app in again', async () => {
+    const { t, handle } = await tabWithSession();
+    const ended = await env.gw.fetch('/_embedgate/session', { method: 'DELETE', headers: { origin: env.gwOrigin, [HANDLE_HEADER]: handle } });
+    assert.equal(ended.status, 204, 'revoked from outside the browser');
+    assert.equal(await probe(handle), 401);
+    const mark = env.gatewayRequests().length;
+    await t.page.reload();
+    await waitForHostEvent(t.page, 'ready');
+    const app = gatewayFrame(t.page, env.gwOrigin);
+    assert.ok(app !== undefined, 'the app is framed again');
+    await textMatching(app, '#layout', /^200$/);
+    const log = gatewayLogFrom(mark).filter((line) => line.startsWith('GET /sales/ ') || line.startsWith('POST /_embedgate/session'));
+    assert.deepEqual(log.slice(0, 3), ['GET /sales/ 401', 'POST /_embedgate/session 200', 'GET /sales/ 200'],
+      'the stale handle got the bootstrap page, which made a new session, and the app loaded');
+    assert.ok((await hostState(t.page)).tokenCalls >= 1, 'the reloaded host page was asked for a token');
+    const renewed = await workerHandle(app);
+    assert.notEqual(renewed, handle);
+    assert.equal(await probe(renewed), 200);
   });
 
   it('106 (worker mode, static): the built worker.min.js, worker-page.min.js and bootstrap.min.js post to no window but the parent, with a computed target origin; every other postMessage is to a same-origin service worker, client or port (no target origin, at most a transfer list); no "*" anywhere', () => {

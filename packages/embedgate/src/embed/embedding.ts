@@ -19,6 +19,7 @@ import {
 import { handleSessionRequest } from './session-endpoint.js';
 import { handleTicketRequest } from './ticket-endpoint.js';
 import type { Sessions } from '../sessions/sessions.js';
+import { workerNavigationOf } from './worker-credentials.js';
 
 const SESSION_PATH = '/_embedgate/session';
 const TICKET_PATH = '/_embedgate/ws-ticket';
@@ -92,7 +93,7 @@ export class Embedding {
   /** An iframe navigation without credentials gets the bootstrap page, which fetches a token from the host. */
   answersWithBootstrap(req: IncomingMessage, denial: Denial): boolean {
     return this.enabled && (denial.error === 'missing_token' || denial.error === 'session_expired')
-      && req.headers['sec-fetch-dest'] === 'iframe' && (req.method === 'GET' || req.method === 'HEAD');
+      && (req.headers['sec-fetch-dest'] === 'iframe' || workerNavigationOf(req) === 'iframe') && (req.method === 'GET' || req.method === 'HEAD');
   }
 
   /** The bootstrap page; a dead session cookie is cleared on the way so the new session starts clean. */

@@ -12,6 +12,13 @@ const TICKET_PROTOCOL = 'embedgate.ticket.';
  * subprotocols fails a handshake whose answer names none.
  */
 export const GATEWAY_PROTOCOL = 'embedgate';
+/**
+ * Set by the service worker on a frame navigation it fetches again (the browser sends that fetch as Sec-Fetch-Mode:
+ * same-origin, Sec-Fetch-Dest: empty): `iframe` or `document`, what the navigation was. Only the frame's own code can
+ * send a custom header, and it only makes the gateway answer as it answers a page load (HTML errors, the bootstrap).
+ */
+export const WORKER_NAVIGATION_HEADER = 'x-embedgate-navigation';
+
 /** A ticket is good for one handshake within this time. */
 export const TICKET_SECONDS = 30;
 
@@ -19,6 +26,12 @@ export const TICKET_SECONDS = 30;
 export function sessionHandleOf(req: IncomingMessage): string | undefined {
   const value = req.headers[SESSION_HANDLE_HEADER];
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+/** What a navigation the service worker fetched again was (`iframe`, `document`), or undefined for other requests. */
+export function workerNavigationOf(req: IncomingMessage): string | undefined {
+  const value = req.headers[WORKER_NAVIGATION_HEADER];
+  return typeof value === 'string' && req.headers['sec-fetch-mode'] === 'same-origin' && sessionHandleOf(req) !== undefined ? value : undefined;
 }
 
 function offered(req: IncomingMessage): string[] {

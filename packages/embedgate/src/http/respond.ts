@@ -1,5 +1,6 @@
 // Error responses: JSON with a machine-readable code for APIs and XHR, a small HTML page for navigations.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { workerNavigationOf } from '../embed/worker-credentials.js';
 
 export interface Denial {
   status: number;
@@ -16,9 +17,10 @@ const TITLES: Record<number, string> = {
   503: 'Temporarily unavailable', 504: 'App timed out',
 };
 
-/** True for top-level or framed page loads, which deserve HTML rather than JSON. */
+/** True for top-level or framed page loads (also those a worker-mode frame's service worker fetched again), which deserve HTML rather than JSON. */
 export function isNavigation(req: IncomingMessage): boolean {
   const mode = req.headers['sec-fetch-mode'];
+  if (workerNavigationOf(req) !== undefined) return true;
   if (mode !== undefined) return mode === 'navigate';
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const accept = req.headers.accept ?? '';
