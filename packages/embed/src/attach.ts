@@ -1,9 +1,10 @@
 // Host SDK: attach(iframe, { gateway, getToken }) answers the framed app's token requests over a MessageChannel, and
 // talks to the app over the bridge's own channel when the gateway's config gives the app one.
-import { PROTOCOL_VERSION, isBridgeHello, isHello, type AttachMessage, type HostMessage } from './protocol.js';
+import { PROTOCOL_VERSION, helloType, type AttachMessage, type HostMessage } from './protocol.js';
 import { isFrameMessage } from './checks.js';
 import type { BridgeErrorCode, JsonValue } from './bridge-protocol.js';
-import { hostBridge, type BridgeEvent } from './host-bridge.js';
+import { loadHostBridge } from './bridge-loader.js';
+import type { BridgeRequest, HostBridge } from './host-bridge.js';
 
 export type EmbedEventType = 'ready' | 'signed-out' | 'forbidden' | 'error' | 'props' | 'event' | 'navigate' | 'resize';
 export const EMBED_EVENTS: readonly EmbedEventType[] = ['ready', 'signed-out', 'forbidden', 'error', 'props', 'event', 'navigate', 'resize'];
@@ -77,6 +78,11 @@ export interface EmbedHandle {
   setProps(id: string, props: Record<string, JsonValue>): Promise<void>;
   /** Moves the app to another path within its prefix; rejects with an EmbedBridgeError (path_not_allowed…). */
   navigate(path: string): Promise<void>;
+  /**
+   * Sends a named event to the app's window.embedgate.on(name) handlers (embed.bridge.events); rejects with an
+   * EmbedBridgeError (no_listener, not_supported…).
+   */
+  send(name: string, data?: JsonValue): Promise<void>;
   /** Stops listening and closes the port. */
   detach(): void;
 }
@@ -129,17 +135,23 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
     to.postMessage(reply);
   };
 
-  const bridge = hostBridge({ iframe, emit: (event: BridgeEvent) => emit(event), initialProps: options.initialProps, autoResize: options.autoResize });
+  // The bridge's host half is loaded when the app's bridge says hello (or a request is made): most apps have none.
+  let bridge: Promise<HostBridge> | undefined;
+  const withBridge = (): Promise<HostBridge> => bridge ??= loadHostBridge(origin)
+    .then(({ hostBridge }) => hostBridge({ iframe, emit, initialProps: options.initialProps, autoResize: options.autoResize }));
+  const request = (body: BridgeRequest): Promise<void> => withBridge().then((b) => b.request(body));
 
   const onMessage = (event: MessageEvent): void => {
     const frame = iframe.contentWindow;
     const hello = event.ports[0];
-    if (!frame || event.source !== frame) return;
-    if (isBridgeHello(event.data)) {
-      if (event.origin === origin && hello) bridge.connect(hello);
+    const type = helloType(event.data);
+    if (!frame || event.source !== frame || !type) return;
+    if (type === 'bridge-hello') {
+      if (event.origin === origin && hello) {
+        withBridge().then((b) => b.connect(hello), () => emit({ type: 'error', code: 'not_connected', message: 'the bridge could not be loaded' }));
+      }
       return;
     }
-    if (!isHello(event.data)) return;
     if (event.origin !== origin) {
       // Ignored; most likely `gateway` does not match the iframe's URL (scheme, host and port must all match).
       console.warn(`embedgate: ignored a hello from ${event.origin}; the gateway option says ${origin}`);
@@ -220,13 +232,16 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
       else pendingSignOut = true;
     },
     setProps(id, props) {
-      return bridge.request({ type: 'set-props', id, props });
+      return request({ type: 'set-props', id, props });
     },
     navigate(path) {
-      return bridge.request({ type: 'navigate', path });
+      return request({ type: 'navigate', path });
+    },
+    send(name, data = null) {
+      return request({ type: 'event', name, data });
     },
     detach() {
-      bridge.close();
+      void bridge?.then((b) => b.close());
       window.removeEventListener('message', onMessage);
       port?.close();
       port = undefined;

@@ -32,12 +32,13 @@ export interface BridgeCapabilities {
 /** Why a request was refused or a message dropped. */
 export type BridgeErrorCode =
   | 'prop_not_allowed' | 'unknown_component' | 'not_supported' | 'not_ready' | 'path_not_allowed'
-  | 'invalid_message' | 'message_too_large' | 'rate_limited' | 'value_too_large' | 'not_connected' | 'timeout';
+  | 'invalid_message' | 'message_too_large' | 'rate_limited' | 'value_too_large' | 'not_connected' | 'timeout' | 'no_listener';
 
 /** Host → frame on the bridge port. `seq` numbers a request; its result carries the same number. */
 export type BridgeHostMessage =
   | { type: 'set-props'; seq: number; id: string; props: Record<string, JsonValue> }
-  | { type: 'navigate'; seq: number; path: string };
+  | { type: 'navigate'; seq: number; path: string }
+  | { type: 'event'; seq: number; name: string; data: JsonValue };
 
 /** Frame → host on the bridge port. */
 export type BridgeFrameMessage =
@@ -96,6 +97,7 @@ export function isBridgeHostMessage(data: unknown): data is BridgeHostMessage {
     return isComponentId(data.id) && isObject(data.props) && Object.keys(data.props).length > 0
       && Object.keys(data.props).every(isPropName) && isJsonValue(data.props);
   }
+  if (data.type === 'event') return isEventName(data.name) && isJsonValue(data.data);
   return data.type === 'navigate' && typeof data.path === 'string' && data.path.length <= 2048;
 }
 

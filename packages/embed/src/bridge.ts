@@ -1,8 +1,8 @@
 // The app half of the host ↔ app bridge (dist/bridge.min.js, served as /_embedgate/bridge.js): the gateway adds it to
 // the pages of apps whose config has embed.bridge, with what that config allows. It opens its own MessageChannel to
 // the exact host origin (found and checked like the frame script's hello), applies the host's setProps/navigate
-// requests that the config allows, and tells the host what the app publishes, emits (window.embedgate.emit), where
-// it navigated and how tall its content is. Every message is size-checked, validated and rate limited.
+// requests that the config allows, passes the host's named events to the app's window.embedgate.on handlers, and
+// tells the host what the app publishes, emits (window.embedgate.emit), where it navigated and how tall its content is. Every message is size-checked, validated and rate limited.
 import { parseOrigins, targetOrigins } from './checks.js';
 import {
   isBridgeHostMessage, isEventName, isJsonValue, jsonSize, MAX_BRIDGE_MESSAGE_BYTES, parsePropRef, pathWithin, rateLimit,
@@ -56,7 +56,24 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
   const answer = (seq: number, code?: BridgeErrorCode, message = ''): void =>
     post(code === undefined ? { type: 'result', seq, ok: true } : { type: 'result', seq, ok: false, code, message });
 
+  /** The app's handlers for the host's named events (window.embedgate.on). */
+  const handlers = new Map<string, Set<(data: unknown) => void>>();
+
   const apply = async (request: BridgeHostMessage): Promise<void> => {
+    if (request.type === 'event') {
+      const listeners = capabilities.events ? handlers.get(request.name) : undefined;
+      if (!listeners?.size) return answer(request.seq, capabilities.events ? 'no_listener' : 'not_supported', `nothing in the app listens to ${request.name}`);
+      for (const listener of listeners) {
+        try {
+          listener(request.data);
+        } catch (failure) {
+          queueMicrotask(() => {
+            throw failure;
+          });
+        }
+      }
+      return answer(request.seq);
+    }
     if (request.type === 'navigate') {
       const path = pathWithin(request.path, capabilities.prefix, location.origin);
       if (path === undefined) return answer(request.seq, 'path_not_allowed', `only paths under ${capabilities.prefix} of this app`);
@@ -145,6 +162,12 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
       if (!isEventName(name)) throw new TypeError('embedgate.emit: the name must be 1-100 letters, digits, _ . : or -');
       if (!isJsonValue(data)) throw new TypeError('embedgate.emit: the data must be plain JSON');
       send({ type: 'event', name, data }, `event ${name}`);
+    };
+    api.on = (name: string, listener: (data: unknown) => void): (() => void) => {
+      let set = handlers.get(name);
+      if (!set) handlers.set(name, set = new Set());
+      set.add(listener);
+      return () => set.delete(listener);
     };
   }
 }

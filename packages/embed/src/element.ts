@@ -1,12 +1,19 @@
-// <embedgate-frame src="https://gw.example/sales/" gateway="https://gw.example"> with el.getToken = async () => …
-// Creates the iframe inside itself (light DOM), attaches it, and re-dispatches embedgate:* events on itself.
+// <embedgate-frame src="https://gw.example/sales/" gateway="https://gw.example" auto-resize> with
+// el.getToken = async () => … (and el.initialProps = {…}). Creates the iframe inside itself (light DOM), attaches it,
+// re-dispatches embedgate:* events on itself, and offers the handle's setProps, navigate and send.
 import { EMBED_EVENTS, attach, type EmbedHandle, type GetToken } from './attach.js';
+import type { JsonValue } from './bridge-protocol.js';
 
 export interface EmbedgateFrameElement extends HTMLElement {
   getToken: GetToken | undefined;
+  /** Props to set once the app's bridge is ready (read when the element attaches). */
+  initialProps: Record<string, Record<string, JsonValue>> | undefined;
   readonly handle: EmbedHandle | undefined;
   readonly iframe: HTMLIFrameElement | undefined;
   signOut(): void;
+  setProps(id: string, props: Record<string, JsonValue>): Promise<void>;
+  navigate(path: string): Promise<void>;
+  send(name: string, data?: JsonValue): Promise<void>;
 }
 
 /** Registers the custom element (default name `embedgate-frame`); does nothing without customElements or if taken. */
@@ -32,8 +39,22 @@ export function defineElement(name = 'embedgate-frame'): void {
     get iframe(): HTMLIFrameElement | undefined {
       return this.#frame;
     }
+    // `declare`: no field initializer, which would wipe a value set on the element before it was upgraded.
+    declare initialProps: Record<string, Record<string, JsonValue>> | undefined;
     signOut(): void {
       this.#handle?.signOut();
+    }
+    setProps(id: string, props: Record<string, JsonValue>): Promise<void> {
+      return this.#bridge((handle) => handle.setProps(id, props));
+    }
+    navigate(path: string): Promise<void> {
+      return this.#bridge((handle) => handle.navigate(path));
+    }
+    send(name: string, data?: JsonValue): Promise<void> {
+      return this.#bridge((handle) => handle.send(name, data));
+    }
+    #bridge(call: (handle: EmbedHandle) => Promise<void>): Promise<void> {
+      return this.#handle ? call(this.#handle) : Promise.reject(new Error('embedgate-frame: not attached yet (set src, gateway and getToken)'));
     }
     connectedCallback(): void {
       // A getToken assigned before the element was upgraded sits on the instance; move it behind the setter.
@@ -67,7 +88,9 @@ export function defineElement(name = 'embedgate-frame'): void {
         frame.title = this.getAttribute('title') ?? 'Embedded app';
         this.append(frame);
         // attach() makes the session first and then navigates the new iframe to src.
-        const handle = this.#handle = attach(frame, { gateway, getToken: () => this.#getToken?.(), src });
+        const handle = this.#handle = attach(frame, {
+          gateway, getToken: () => this.#getToken?.(), src, initialProps: this.initialProps, autoResize: this.hasAttribute('auto-resize'),
+        });
         for (const type of EMBED_EVENTS) {
           handle.on(type, (detail) => this.dispatchEvent(new CustomEvent('embedgate:' + type, { detail })));
         }

@@ -24,7 +24,10 @@ export type BridgeEvent =
   | { type: 'resize'; height: number }
   | { type: 'error'; code: BridgeErrorCode; message: string };
 
-export type BridgeRequest = { type: 'set-props'; id: string; props: Record<string, JsonValue> } | { type: 'navigate'; path: string };
+export type BridgeRequest =
+  | { type: 'set-props'; id: string; props: Record<string, JsonValue> }
+  | { type: 'navigate'; path: string }
+  | { type: 'event'; name: string; data: JsonValue };
 
 export interface HostBridgeOptions {
   iframe: HTMLIFrameElement;
@@ -55,7 +58,7 @@ export function hostBridge({ iframe, emit, initialProps, autoResize }: HostBridg
   let limitReportedAt = 0;
   const pending = new Map<number, Pending>();
   const fail = (code: BridgeErrorCode, message: string): EmbedBridgeError => Object.assign(new Error(message), { name: 'EmbedBridgeError', code });
-  const refuse = (code: BridgeErrorCode): void => emit({ type: 'error', code, message: 'a bridge message from the app was dropped' });
+  const refuse = (code: BridgeErrorCode, what: string): void => emit({ type: 'error', code, message: `dropped ${what} from the app` });
 
   const flush = (): void => {
     if (!ready || !port) return;
@@ -68,8 +71,8 @@ export function hostBridge({ iframe, emit, initialProps, autoResize }: HostBridg
   const request = (body: BridgeRequest): Promise<void> => new Promise((resolve, reject) => {
     const id = ++seq;
     const message = { ...body, seq: id } as BridgeHostMessage;
-    if (jsonSize(message) > MAX_BRIDGE_MESSAGE_BYTES) return reject(fail('message_too_large', 'over 64 KB'));
-    const timer = setTimeout(() => entry.settle(fail('timeout', 'no answer from the app')), BRIDGE_REQUEST_TIMEOUT_MS);
+    if (jsonSize(message) > MAX_BRIDGE_MESSAGE_BYTES) return reject(fail('message_too_large', 'a bridge message is limited to 64 KB'));
+    const timer = setTimeout(() => entry.settle(fail('timeout', 'the app did not answer in time')), BRIDGE_REQUEST_TIMEOUT_MS);
     const entry: Pending = {
       message,
       sent: false,
@@ -109,10 +112,10 @@ export function hostBridge({ iframe, emit, initialProps, autoResize }: HostBridg
     if (!limit()) {
       if (Date.now() - limitReportedAt < LIMIT_REPORT_MS) return;
       limitReportedAt = Date.now();
-      return refuse('rate_limited');
+      return refuse('rate_limited', 'bridge messages over the rate limit');
     }
-    if (jsonSize(data) > MAX_BRIDGE_MESSAGE_BYTES) return refuse('message_too_large');
-    if (!isBridgeFrameMessage(data)) return refuse('invalid_message');
+    if (jsonSize(data) > MAX_BRIDGE_MESSAGE_BYTES) return refuse('message_too_large', 'a bridge message over 64 KB');
+    if (!isBridgeFrameMessage(data)) return refuse('invalid_message', 'a malformed bridge message');
     handle(data);
   };
 
@@ -123,7 +126,7 @@ export function hostBridge({ iframe, emit, initialProps, autoResize }: HostBridg
       ready = false;
       limit = rateLimit();
       // Requests sent on the previous page's port will never be answered.
-      for (const entry of pending.values()) if (entry.sent) entry.settle(fail('not_connected', 'the app reloaded'));
+      for (const entry of pending.values()) if (entry.sent) entry.settle(fail('not_connected', 'the app reloaded before it answered'));
       next.onmessage = receive;
     },
     request,

@@ -28,15 +28,14 @@ export interface SessionResponse {
   expires_at: number;
 }
 
-export function isHello(data: unknown): data is HelloMessage {
-  return typeof data === 'object' && data !== null
-    && (data as HelloMessage).embedgate === PROTOCOL_VERSION && (data as HelloMessage).type === 'hello';
+/** The frame's hello (`hello`, for sign-in) or its bridge's (`bridge-hello`), by type; false for anything else. */
+export function helloType(data: unknown): string | false {
+  const type = typeof data === 'object' && data !== null && (data as HelloMessage).embedgate === PROTOCOL_VERSION && (data as { type?: unknown }).type;
+  return (type === 'hello' || type === 'bridge-hello') && type;
 }
 
-/** Frame → host: the bridge's hello, with its own MessageChannel port (see bridge-protocol.ts). */
-export function isBridgeHello(data: unknown): boolean {
-  return typeof data === 'object' && data !== null
-    && (data as { embedgate?: unknown }).embedgate === PROTOCOL_VERSION && (data as { type?: unknown }).type === 'bridge-hello';
+export function isHello(data: unknown): data is HelloMessage {
+  return helloType(data) === 'hello';
 }
 
 /**

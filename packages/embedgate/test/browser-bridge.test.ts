@@ -99,6 +99,23 @@ ${raw}${sdk}<script>
 })();
 </script></body></html>`;
     }
+    case '/element.html':
+      // The custom element: initialProps set before it is upgraded, auto-resize as an attribute.
+      return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Host</title></head><body>
+<embedgate-frame id="dash" src="${gateway}/sales/" gateway="${gateway}" title="Sales dashboard" auto-resize></embedgate-frame>
+<script>
+window.events = [];
+var el = document.getElementById('dash');
+el.initialProps = { region: { value: 'South' } };
+['ready', 'props', 'resize', 'error'].forEach(function (type) {
+  el.addEventListener('embedgate:' + type, function (e) { window.events.push(JSON.parse(JSON.stringify(Object.assign({}, e.detail, { error: undefined })))); });
+});
+el.getToken = function () { return fetch('/token?user=alice').then(function (r) { return r.text(); }); };
+window.call = function (method) {
+  var args = Array.prototype.slice.call(arguments, 1);
+  return el[method].apply(el, args).then(function () { return { ok: true }; }, function (e) { return { ok: false, name: e.name, code: e.code, message: e.message }; });
+};
+</script>${sdk}</body></html>`;
     case '/attacker.html':
       return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Advert</title></head><body><script>
 window.portMessages = [];
@@ -270,6 +287,17 @@ describe('host → app', () => {
     assert.doesNotMatch(JSON.stringify(await events(tab.page)), /Salary|98,000|Ada Moreau/);
   });
 
+  it('send(name, data) reaches the app\'s window.embedgate.on(name) handlers (for apps that are not Dash); with no handler it is refused with no_listener', async () => {
+    const { tab, app } = await openHost();
+    await app.evaluate(`window.received = []; window.stopListening = window.embedgate.on('refresh', (data) => window.received.push(data)); true`);
+    assert.deepEqual(await call(tab.page, 'send', 'refresh', { since: '2026-01-01', rows: [1, 2] }), { ok: true });
+    assert.deepEqual(await app.evaluate('window.received'), [{ since: '2026-01-01', rows: [1, 2] }]);
+    assert.equal((await call(tab.page, 'send', 'other', null)).code, 'no_listener');
+    await app.evaluate('window.stopListening()');
+    assert.equal((await call(tab.page, 'send', 'refresh', 1)).code, 'no_listener', 'a removed handler hears nothing');
+    assert.equal((await call(tab.page, 'send', 'bad name!', 1)).code, 'invalid_message');
+  });
+
   it('navigate() moves within the app\'s prefix (the host hears the new path); other paths and origins are refused', async () => {
     const { tab, app } = await openHost();
     await waitForTitle(app, 'North');
@@ -280,6 +308,19 @@ describe('host → app', () => {
       assert.equal((await call(tab.page, 'navigate', path)).code, 'path_not_allowed', path);
     }
     assert.equal(await app.evaluate('location.href'), `${gwOrigin}/sales/?tab=payroll#top`, 'still where it was');
+  });
+});
+
+describe('<embedgate-frame>', () => {
+  it('initialProps (set before the element is defined), setProps, auto-resize and props events work on the element as on attach()', async () => {
+    const { tab, app } = await openHost({}, '/element.html');
+    await waitForTitle(app, 'South');
+    await hostEvent(tab.page, (e) => e.type === 'props' && e.id === 'region' && e.value === 'South', 'region.value on the element');
+    assert.deepEqual(await call(tab.page, 'setProps', 'region', { value: 'North' }), { ok: true });
+    await waitForTitle(app, 'North');
+    assert.equal((await call(tab.page, 'setProps', 'chart', { figure: {} })).code, 'prop_not_allowed');
+    const contentHeight = await app.evaluate('Math.ceil(document.documentElement.getBoundingClientRect().height)') as number;
+    await eventually(async () => await tab.page.evaluate(`document.querySelector('#dash iframe').getBoundingClientRect().height`) === contentHeight, 10_000, 50);
   });
 });
 

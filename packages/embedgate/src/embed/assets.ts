@@ -1,7 +1,8 @@
 // Serves the embed SDK's built scripts from @embedgate/embed: frame.js for the app's pages, bootstrap.js (also inlined
 // in the bootstrap page), worker.js and worker-page.js for worker mode, bridge.js for apps with embed.bridge, and host.js (and host.mjs, an ES module) for
 // host pages. A URL with the script's current version (?v=…, what the gateway puts in pages) may be cached for
-// good; a bare URL revalidates. The host scripts are public and answer CORS for any origin, so that pages on other
+// good; a bare URL revalidates. The host scripts (and host-bridge.mjs, which they import when an app's bridge
+// connects) are public and answer CORS for any origin, so that pages on other
 // origins can import() them.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,13 +26,14 @@ const FILES: Record<string, string> = {
   '/_embedgate/bridge.js': 'bridge.min.js',
   '/_embedgate/host.js': 'host.min.js',
   '/_embedgate/host.mjs': 'host.module.min.js',
+  '/_embedgate/host-bridge.mjs': 'host-bridge.min.mjs',
 };
 
 /** The service worker lives at /_embedgate/ but serves an app's prefix: its scope may be any path of the gateway. */
 const WORKER_PATH = '/_embedgate/worker.js';
 
 /** Loaded by host pages on other origins, also as modules (which are fetched in CORS mode, without credentials). */
-const CROSS_ORIGIN = new Set(['/_embedgate/host.js', '/_embedgate/host.mjs']);
+const CROSS_ORIGIN = new Set(['/_embedgate/host.js', '/_embedgate/host.mjs', '/_embedgate/host-bridge.mjs']);
 
 function loadAssets(): Map<string, Asset> {
   const dist = dirname(createRequire(import.meta.url).resolve('@embedgate/embed'));
