@@ -90,6 +90,18 @@ export const isComponentId = (id: unknown): id is string => typeof id === 'strin
 export const isPropName = (prop: unknown): prop is string => typeof prop === 'string' && PROP.test(prop);
 export const isEventName = (name: unknown): name is string => typeof name === 'string' && EVENT_NAME.test(name);
 
+/** The capabilities in the bridge script's `data-embedgate-bridge` (JSON), or undefined when missing or malformed. */
+export function parseCapabilities(json: string | undefined): BridgeCapabilities | undefined {
+  try {
+    const value = JSON.parse(json ?? '') as Partial<BridgeCapabilities> | null;
+    const refs = (list: unknown): list is string[] => Array.isArray(list) && list.every((ref) => typeof ref === 'string' && parsePropRef(ref) !== undefined);
+    if (!value || !refs(value.set) || !refs(value.publish) || typeof value.events !== 'boolean' || typeof value.prefix !== 'string') return undefined;
+    return { set: value.set, publish: value.publish, events: value.events, prefix: value.prefix };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Validates a message the frame receives on the bridge port (size checked apart). */
 export function isBridgeHostMessage(data: unknown): data is BridgeHostMessage {
   if (!isObject(data) || !seqOk(data.seq)) return false;

@@ -5,26 +5,14 @@
 // tells the host what the app publishes, emits (window.embedgate.emit), where it navigated and how tall its content is. Every message is size-checked, validated and rate limited.
 import { parseOrigins, targetOrigins } from './checks.js';
 import {
-  isBridgeHostMessage, isEventName, isJsonValue, jsonSize, MAX_BRIDGE_MESSAGE_BYTES, parsePropRef, pathWithin, rateLimit,
-  type BridgeCapabilities, type BridgeErrorCode, type BridgeFrameMessage, type BridgeHostMessage,
+  isBridgeHostMessage, isEventName, isJsonValue, jsonSize, MAX_BRIDGE_MESSAGE_BYTES, parseCapabilities, parsePropRef, pathWithin,
+  rateLimit, type BridgeErrorCode, type BridgeFrameMessage, type BridgeHostMessage,
 } from './bridge-protocol.js';
 import { DashBridge } from './dash-bridge.js';
 import { isAttach, PROTOCOL_VERSION } from './protocol.js';
 
 /** At most one error report per this many milliseconds for messages dropped by the rate limit. */
 const LIMIT_REPORT_MS = 1000;
-
-/** The capabilities in `data-embedgate-bridge` (JSON), or undefined when they are missing or malformed. */
-export function parseCapabilities(json: string | undefined): BridgeCapabilities | undefined {
-  try {
-    const value = JSON.parse(json ?? '') as Partial<BridgeCapabilities>;
-    const refs = (list: unknown): list is string[] => Array.isArray(list) && list.every((ref) => typeof ref === 'string' && parsePropRef(ref) !== undefined);
-    if (!refs(value.set) || !refs(value.publish) || typeof value.events !== 'boolean' || typeof value.prefix !== 'string') return undefined;
-    return { set: value.set, publish: value.publish, events: value.events, prefix: value.prefix };
-  } catch {
-    return undefined;
-  }
-}
 
 export function startBridge(script: HTMLOrSVGScriptElement | null = document.currentScript): void {
   const capabilities = parseCapabilities(script?.dataset.embedgateBridge);

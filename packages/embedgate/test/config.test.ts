@@ -77,6 +77,9 @@ describe('embedgate check-config', () => {
     ['unset-env', edit('upstream: http://127.0.0.1:8050', `upstream: \${${UNSET}}`), new RegExp(`apps\\[0\\]\\.upstream: environment variable ${UNSET} is not set`)],
     ['trust-everyone', `${BASE}trusted_proxies: [0.0.0.0/0]\n`, /trusted_proxies\[0\]: trusting every address/],
     ['not-a-mapping', '- just\n- a list\n', /the file must hold a YAML mapping/],
+    ['bridge-prop-without-component', `${BASE}    embed: { bridge: { host_may_set: [value] } }\n`, /apps\[0\]\.embed\.bridge\.host_may_set\[0\]: must be component_id\.prop/],
+    ['bridge-prop-bad-name', `${BASE}    embed: { bridge: { publish: [chart.figure, "chart.on-click"] } }\n`, /apps\[0\]\.embed\.bridge\.publish\[1\]: must be component_id\.prop/],
+    ['bridge-unknown-key', `${BASE}    embed: { bridge: { host_may_write: [region.value] } }\n`, /apps\[0\]\.embed\.bridge: unknown key "host_may_write"/],
   ];
   for (const [name, text, expected] of broken) {
     it(`refuses ${name} with exit 2, naming the field`, async () => {
