@@ -69,6 +69,8 @@ const ROUTES: Record<string, Route> = {
   '/site/default-none': html('default-none', { 'content-security-policy': "default-src 'none'" }),
   '/site/csp-list': html('csp-list', { 'content-security-policy': "script-src 'self', frame-ancestors 'none'" }),
   '/site/csp-two': html('csp-two', { 'content-security-policy': ["script-src 'self'", "frame-ancestors 'none'"] }),
+  '/bridged/unsafe-inline': html('bridged-unsafe-inline', { 'content-security-policy': "script-src 'self' 'unsafe-inline'" }),
+  '/bridged/nonce': html('bridged-nonce', { 'content-security-policy': "script-src 'nonce-abc' 'strict-dynamic'" }),
   '/site/latin1': {
     headers: { 'content-type': 'text/html; charset=iso-8859-1', 'x-frame-options': 'DENY' },
     body: Buffer.from(`<html><head><title>Caf\u00e9</title></head><body>Men\u00fc: cr\u00e8me br\u00fbl\u00e9e ${SECRET}</body></html>`, 'latin1'),
@@ -203,6 +205,10 @@ before(async () => {
       { name: 'site', prefix: '/site/', upstream: app.url, allow: { roles: ['analyst'] } },
       { name: 'payroll', prefix: '/payroll/', upstream: app.url, allow: { roles: ['admin'] } },
       { name: 'reader', prefix: '/reader/', upstream: app.url, forward_authorization: true, allow: { roles: ['analyst'] } },
+      {
+        name: 'bridged', prefix: '/bridged/', upstream: app.url, allow: { roles: ['analyst'] },
+        embed: { bridge: { host_may_set: ['region.value'], publish: ['selection.data'], events: true } },
+      },
     ],
   });
   await eventually(async () => (await gw.fetch('/readyz')).status === 200);
@@ -378,6 +384,28 @@ describe('app responses', () => {
     assert.ok(!sources.some((s) => s.startsWith("'nonce-") || s.startsWith("'sha")), 'a nonce or hash would switch unsafe-inline off');
     assertFrameableBy(response.headers['content-security-policy'], 'unsafe-inline');
     assert.ok(frameTag(response.body) !== undefined);
+  });
+
+  it('an app with embed.bridge gets the bridge script after the frame script, with what its config allows, allowed by the app\'s CSP (URL or nonce); other apps get none', async () => {
+    const byUrl = await getPage('/bridged/unsafe-inline');
+    const tags = [...byUrl.body.matchAll(/<script [^>]*>/g)].map((m) => m[0]);
+    const bridgeTag = tags.find((tag) => tag.includes('/_embedgate/bridge.js?v='));
+    assert.ok(bridgeTag !== undefined, `a bridge script: ${tags.join(' ')}`);
+    assert.ok(tags.indexOf(bridgeTag) > tags.findIndex((tag) => tag.includes('data-embedgate-mode="app"')), 'after the frame script');
+    const capabilities = unescapeHtml(/data-embedgate-bridge="([^"]*)"/.exec(bridgeTag)?.[1] ?? '');
+    assert.deepEqual(JSON.parse(capabilities), { set: ['region.value'], publish: ['selection.data'], events: true, prefix: '/bridged/' });
+    assert.deepEqual(JSON.parse(unescapeHtml(/data-embedgate-origins="([^"]*)"/.exec(bridgeTag)?.[1] ?? 'null')), HOST_ORIGINS, 'the exact host origins');
+    const sources = policies(byUrl.headers['content-security-policy']).find((p) => p.has('script-src'))?.get('script-src') ?? [];
+    assert.ok(sources.includes(`${gwOrigin}/_embedgate/bridge.js`) && sources.includes(`${gwOrigin}${FRAME_SCRIPT}`), `script-src ${sources.join(' ')}`);
+
+    const byNonce = await getPage('/bridged/nonce');
+    const nonce = /nonce="([^"]+)"/.exec([...byNonce.body.matchAll(/<script [^>]*bridge\.js[^>]*>/g)][0]?.[0] ?? '')?.[1];
+    assert.ok(nonce !== undefined, 'the bridge tag carries the nonce');
+    const nonceSources = policies(byNonce.headers['content-security-policy']).find((p) => p.has('script-src'))?.get('script-src') ?? [];
+    assert.ok(nonceSources.includes(`'nonce-${nonce}'`), `script-src ${nonceSources.join(' ')}`);
+
+    const other = await getPage('/site/unsafe-inline');
+    assert.doesNotMatch(other.body, /bridge\.js/, 'no bridge for an app without embed.bridge');
   });
 
   it("an app CSP script-src 'nonce-abc' 'strict-dynamic' gets the script's nonce added, and the tag carries it", async () => {
