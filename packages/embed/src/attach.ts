@@ -137,8 +137,14 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
 
   // The bridge's host half is loaded when the app's bridge says hello (or a request is made): most apps have none.
   let bridge: Promise<HostBridge> | undefined;
-  const withBridge = (): Promise<HostBridge> => bridge ??= loadHostBridge(origin)
-    .then(({ hostBridge }) => hostBridge({ iframe, emit, initialProps: options.initialProps, autoResize: options.autoResize }));
+  const withBridge = (): Promise<HostBridge> => bridge ??= loadHostBridge(origin).then(
+    ({ hostBridge }) => hostBridge({ iframe, emit, initialProps: options.initialProps, autoResize: options.autoResize }),
+    () => {
+      // Tried again on the next request or hello.
+      bridge = undefined;
+      throw Object.assign(new Error('the bridge could not be loaded from the gateway'), { name: 'EmbedBridgeError', code: 'not_connected' });
+    },
+  );
   const request = (body: BridgeRequest): Promise<void> => withBridge().then((b) => b.request(body));
 
   const onMessage = (event: MessageEvent): void => {
@@ -148,7 +154,7 @@ export function attach(iframe: HTMLIFrameElement, options: AttachOptions): Embed
     if (!frame || event.source !== frame || !type) return;
     if (type === 'bridge-hello') {
       if (event.origin === origin && hello) {
-        withBridge().then((b) => b.connect(hello), () => emit({ type: 'error', code: 'not_connected', message: 'the bridge could not be loaded' }));
+        withBridge().then((b) => b.connect(hello), (error: Error) => emit({ type: 'error', code: 'not_connected', message: error.message }));
       }
       return;
     }

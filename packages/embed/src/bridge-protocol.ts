@@ -31,7 +31,7 @@ export interface BridgeCapabilities {
 
 /** Why a request was refused or a message dropped. */
 export type BridgeErrorCode =
-  | 'prop_not_allowed' | 'unknown_component' | 'not_supported' | 'not_ready' | 'path_not_allowed'
+  | 'prop_not_allowed' | 'unknown_component' | 'not_supported' | 'path_not_allowed'
   | 'invalid_message' | 'message_too_large' | 'rate_limited' | 'value_too_large' | 'not_connected' | 'timeout' | 'no_listener';
 
 /** Host → frame on the bridge port. `seq` numbers a request; its result carries the same number. */

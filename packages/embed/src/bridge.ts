@@ -33,11 +33,11 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
     if (!outgoing()) {
       if (Date.now() - limitReportedAt >= LIMIT_REPORT_MS) {
         limitReportedAt = Date.now();
-        error('rate_limited', 'the app produced more bridge messages than allowed; some were dropped');
+        error('rate_limited', 'bridge messages over the rate limit were dropped');
       }
       return;
     }
-    if (jsonSize(message) > MAX_BRIDGE_MESSAGE_BYTES) error('value_too_large', `${what} is over 64 KB and was not sent`);
+    if (jsonSize(message) > MAX_BRIDGE_MESSAGE_BYTES) error('value_too_large', `${what}: over 64 KB, not sent`);
     else post(message);
   };
 
@@ -50,7 +50,7 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
   const apply = async (request: BridgeHostMessage): Promise<void> => {
     if (request.type === 'event') {
       const listeners = capabilities.events ? handlers.get(request.name) : undefined;
-      if (!listeners?.size) return answer(request.seq, capabilities.events ? 'no_listener' : 'not_supported', `nothing in the app listens to ${request.name}`);
+      if (!listeners?.size) return answer(request.seq, capabilities.events ? 'no_listener' : 'not_supported', `no handler for ${request.name}`);
       for (const listener of listeners) {
         try {
           listener(request.data);
@@ -78,9 +78,9 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
   const receive = ({ data }: MessageEvent): void => {
     const seq = typeof (data as { seq?: unknown } | null)?.seq === 'number' ? (data as { seq: number }).seq : undefined;
     const refuse = (code: BridgeErrorCode, message: string): void => (seq === undefined ? error(code, message) : answer(seq, code, message));
-    if (!incoming()) return refuse('rate_limited', 'too many bridge messages; this one was dropped');
-    if (jsonSize(data) > MAX_BRIDGE_MESSAGE_BYTES) return refuse('message_too_large', 'a bridge message is limited to 64 KB');
-    if (!isBridgeHostMessage(data)) return refuse('invalid_message', 'not a bridge request this app understands');
+    if (!incoming()) return refuse('rate_limited', 'over the rate limit');
+    if (jsonSize(data) > MAX_BRIDGE_MESSAGE_BYTES) return refuse('message_too_large', 'over 64 KB');
+    if (!isBridgeHostMessage(data)) return refuse('invalid_message', 'not a valid bridge request');
     void apply(data);
   };
 
@@ -122,6 +122,7 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
     height = -1;
     reportPath();
     if (document.body) reportHeight();
+    dash?.republish();
   };
 
   hello();
@@ -141,14 +142,14 @@ export function startBridge(script: HTMLOrSVGScriptElement | null = document.cur
 
   dash?.publish(capabilities.publish.flatMap((ref) => parsePropRef(ref) ?? []), (id, prop, value) => {
     if (isJsonValue(value)) send({ type: 'props', id, prop, value }, `${id}.${prop}`);
-    else error('invalid_message', `${id}.${prop} is not JSON data and was not sent`);
+    else error('invalid_message', `${id}.${prop}: not JSON, not sent`);
   });
 
   if (capabilities.events) {
     const api = ((window as unknown as { embedgate?: Record<string, unknown> }).embedgate ??= {});
     api.emit = (name: unknown, data: unknown = null): void => {
-      if (!isEventName(name)) throw new TypeError('embedgate.emit: the name must be 1-100 letters, digits, _ . : or -');
-      if (!isJsonValue(data)) throw new TypeError('embedgate.emit: the data must be plain JSON');
+      if (!isEventName(name)) throw new TypeError('embedgate.emit: bad event name');
+      if (!isJsonValue(data)) throw new TypeError('embedgate.emit: data must be plain JSON');
       send({ type: 'event', name, data }, `event ${name}`);
     };
     api.on = (name: string, listener: (data: unknown) => void): (() => void) => {

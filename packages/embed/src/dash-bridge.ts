@@ -1,35 +1,45 @@
-// What the bridge does with a Dash app, through the renderer's own public hooks (Dash ≥ 2.16): props are set with
+// What the bridge does with a Dash app, through the renderer's own hooks (Dash ≥ 2.16): props are set with
 // dash_clientside.set_props (the app's callbacks run as if the user had changed them), published props are read
-// from the renderer's stores (window.dash_stores) whenever they change, and navigation goes through the history
-// event dcc.Location listens to.
+// from the renderer's stores (window.dash_stores: its layout and the paths of components in it) whenever they
+// change, and navigation goes through the history event dcc.Location listens to.
 import type { BridgeErrorCode, JsonValue } from './bridge-protocol.js';
+
+interface DashState {
+  appLifecycle?: string;
+  layout?: unknown;
+  /** Where each component with a string id sits in the layout (a list of keys), as the renderer keeps it. */
+  paths?: { strs?: Record<string, Array<string | number>> };
+}
 
 interface DashStore {
   subscribe(listener: () => void): () => void;
-  getState(): { appLifecycle?: string };
+  getState(): DashState;
 }
 
 interface DashWindow {
   dash_stores?: DashStore[];
   dash_clientside?: { set_props?: (id: string, props: Record<string, unknown>) => void };
-  dash_component_api?: { getLayout?: (id: string) => { props?: Record<string, unknown> } | undefined };
 }
 
 const dash = window as unknown as DashWindow;
 /** How long a request waits for the app's layout to hold the component. */
 const READY_TIMEOUT_MS = 10_000;
 
-/** The component's props in the renderer's layout; undefined while the store has no layout (getLayout throws then). */
+/** The component's props in the renderer's layout (Dash 2.16 and 3 keep it the same way); undefined until it is there. */
 function propsOf(id: string): Record<string, unknown> | undefined {
-  try {
-    return dash.dash_component_api?.getLayout?.(id)?.props;
-  } catch {
-    return undefined;
+  for (const store of dash.dash_stores ?? []) {
+    const { layout, paths } = store.getState();
+    const node = paths?.strs?.[id]?.reduce<unknown>((at, key) => (at as Record<string | number, unknown> | undefined)?.[key], layout);
+    const props = (node as { props?: Record<string, unknown> } | undefined)?.props;
+    if (props) return props;
   }
+  return undefined;
 }
 
 export class DashBridge {
   private readonly changed = new Set<() => void>();
+  /** The published values last reported, by `id.prop`. */
+  private readonly reported = new Map<string, unknown>();
   private seen = false;
 
   /** Watches the renderer's stores (made later by the renderer, so their array is prepared here). */
@@ -51,16 +61,21 @@ export class DashBridge {
 
   /** Calls `report` with each published prop's value whenever it changes (the first value seen included). */
   publish(refs: Array<{ id: string; prop: string }>, report: (id: string, prop: string, value: unknown) => void): void {
-    const last = new Map<string, unknown>();
     this.changed.add(() => {
       for (const { id, prop } of refs) {
         const value = propsOf(id)?.[prop];
         const key = `${id}.${prop}`;
-        if (value === last.get(key)) continue;
-        last.set(key, value);
+        if (value === this.reported.get(key)) continue;
+        this.reported.set(key, value);
         if (value !== undefined) report(id, prop, value);
       }
     });
+    this.notify();
+  }
+
+  /** Reports every published value again (to a host page that attached after the app loaded). */
+  republish(): void {
+    this.reported.clear();
     this.notify();
   }
 

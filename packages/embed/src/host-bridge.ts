@@ -2,7 +2,7 @@
 // from), sends setProps/navigate requests on it and settles them with the app's results, and turns what the app
 // publishes into events. Every message from the app is size-checked, validated and rate limited.
 import {
-  isBridgeFrameMessage, jsonSize, MAX_BRIDGE_MESSAGE_BYTES, rateLimit, type BridgeErrorCode, type BridgeFrameMessage,
+  isBridgeFrameMessage, isBridgeHostMessage, jsonSize, MAX_BRIDGE_MESSAGE_BYTES, rateLimit, type BridgeErrorCode, type BridgeFrameMessage,
   type BridgeHostMessage, type JsonValue,
 } from './bridge-protocol.js';
 
@@ -71,6 +71,8 @@ export function hostBridge({ iframe, emit, initialProps, autoResize }: HostBridg
   const request = (body: BridgeRequest): Promise<void> => new Promise((resolve, reject) => {
     const id = ++seq;
     const message = { ...body, seq: id } as BridgeHostMessage;
+    // Checked here too, so that a value the browser cannot send (a function, a BigInt) is refused by name at once.
+    if (!isBridgeHostMessage(message)) return reject(fail('invalid_message', 'not a valid bridge request (names, and plain JSON values only)'));
     if (jsonSize(message) > MAX_BRIDGE_MESSAGE_BYTES) return reject(fail('message_too_large', 'a bridge message is limited to 64 KB'));
     const timer = setTimeout(() => entry.settle(fail('timeout', 'the app did not answer in time')), BRIDGE_REQUEST_TIMEOUT_MS);
     const entry: Pending = {

@@ -86,10 +86,15 @@ ${raw}${sdk}<script>
   };
   if (p.get('initial')) options.initialProps = JSON.parse(p.get('initial'));
   if (p.get('resize') === '1') options.autoResize = true;
-  window.handle = window.embedgate.attach(document.getElementById('app'), options);
-  window.embedgate.events.forEach(function (type) {
-    window.handle.on(type, function (d) { window.events.push(JSON.parse(JSON.stringify(Object.assign({}, d, { error: undefined })))); });
-  });
+  var attachFrame = function () {
+    window.handle = window.embedgate.attach(document.getElementById('app'), options);
+    window.embedgate.events.forEach(function (type) {
+      window.handle.on(type, function (d) { window.events.push(JSON.parse(JSON.stringify(Object.assign({}, d, { error: undefined })))); });
+    });
+  };
+  attachFrame();
+  // Detaches and attaches again, as a host page that attaches after the app loaded.
+  window.reattach = function () { window.handle.detach(); window.events = []; attachFrame(); };
   window.call = function (method) {
     var args = Array.prototype.slice.call(arguments, 1);
     return window.handle[method].apply(window.handle, args).then(
@@ -267,6 +272,11 @@ describe('host → app', () => {
     const mixed = await call(tab.page, 'setProps', 'region', { value: 'South', options: [] });
     assert.equal(mixed.code, 'prop_not_allowed', 'one prop off the list refuses the whole request');
     assert.equal(await call(tab.page, 'setProps', 'nowhere', { value: 1 }).then((r) => r.code), 'prop_not_allowed');
+    // Values the browser cannot send as JSON are refused by the SDK at once, and the next request still goes out.
+    for (const value of ['function () { return 1; }', '10n', 'new Date()', 'NaN']) {
+      const refused = await tab.page.evaluate(`window.call('setProps', 'region', { value: ${value} })`) as CallResult;
+      assert.deepEqual([refused.name, refused.code], ['EmbedBridgeError', 'invalid_message'], value);
+    }
     assert.equal(await gtitle(app), chartTitle('North'), 'the chart is unchanged');
     assert.equal(await app.locator('#region').innerText().then((text) => text.trim()), 'North');
     // The app still works afterwards.
@@ -344,6 +354,11 @@ describe('app → host', () => {
     assert.deepEqual([value.region, value.month], ['East', 'Mar']);
     assert.equal(await app.locator('#selection-text').innerText(), `Selected: East, Mar: ${value.sales} k$`, 'the same value the app shows');
     assert.notEqual(await app.locator('#selection-text').innerText(), NO_SELECTION);
+    // A host that attaches after the app loaded hears the current values again, not only later changes.
+    await tab.page.evaluate('window.reattach()');
+    const again = await hostEvent(tab.page, (e) => e.type === 'props' && e.id === 'selection', 'selection.data after attaching again');
+    assert.deepEqual(again.value, value);
+    await hostEvent(tab.page, (e) => e.type === 'props' && e.id === 'region' && e.value === 'East', 'region.value after attaching again');
   });
 
   it('window.embedgate.emit(name, data) in the app reaches the host as an event; a bad name or non-JSON data throws in the app', async () => {
