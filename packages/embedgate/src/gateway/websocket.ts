@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { answeredProtocol, appProtocols } from '../embed/worker-credentials.js';
 import type { HeaderMap } from '../http/headers.js';
@@ -59,7 +60,17 @@ export class WebSocketProxy {
     handleProtocols: (offered, req) => answeredProtocol(offered, (req as IncomingMessage & { upstreamProtocol?: string }).upstreamProtocol ?? ''),
   });
 
-  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: Sessions) {}
+  /** Proxied WebSockets the gateway holds now (until both sides have closed): sockets whose session ended leave it. */
+  private readonly open: Gauge<'app'>;
+
+  constructor(private readonly metrics: GatewayMetrics, private readonly logger: Logger, private readonly sessions: Sessions) {
+    this.open = new Gauge({
+      name: 'embedgate_websockets_open',
+      help: 'Proxied WebSockets open now (either side not yet closed), by app',
+      labelNames: ['app'] as const,
+      registers: [metrics.registry],
+    });
+  }
 
   forward(req: IncomingMessage, socket: Duplex, head: Buffer, upgrade: UpgradeRequest): void {
     const { app } = upgrade;
@@ -102,6 +113,12 @@ export class WebSocketProxy {
   private relay(client: WebSocket, upstream: WebSocket, upgrade: UpgradeRequest): void {
     const app = upgrade.app.config.name;
     let ended = false;
+    this.open.inc({ app });
+    let sidesOpen = 2;
+    const sideClosed = (): void => {
+      sidesOpen -= 1;
+      if (sidesOpen === 0) this.open.dec({ app });
+    };
     const countEnd = (reason: string): void => {
       if (ended) return;
       ended = true;
@@ -125,23 +142,35 @@ export class WebSocketProxy {
     };
     expireAt(upgrade.expiresAt);
     let sessionId = upgrade.sessionId;
+    /** Session-end news may have been missed: the store says whether the session (or its renewal) is still live. */
+    const recheck = (): void => {
+      const held = sessionId as string;
+      this.sessions.current(held).then((found) => {
+        if (ended || held !== sessionId) return;
+        if (found === undefined) return closeBoth('session ended', 'revoked');
+        sessionId = found.id;
+        if (found.id !== held) expireAt(found.record.expiresAt);
+      }, () => undefined); // the store is unreachable again: its next reconnection asks again
+    };
     const unsubscribe = sessionId === undefined ? () => undefined : this.sessions.onEnd((id, successor) => {
       if (id !== sessionId) return;
       if (successor === undefined) return closeBoth('session ended', 'revoked');
       sessionId = successor.id;
       expireAt(successor.expiresAt);
-    });
+    }, recheck);
     const cleanUp = (): void => {
       clearTimeout(timer);
       unsubscribe();
     };
     client.on('close', (code, reason) => {
+      sideClosed();
       countEnd('client');
       cleanUp();
       if (upstream.readyState === WebSocket.OPEN) upstream.close(relayableCode(code), reason);
       else upstream.terminate();
     });
     upstream.on('close', (code, reason) => {
+      sideClosed();
       countEnd('upstream');
       cleanUp();
       if (client.readyState === WebSocket.OPEN) client.close(relayableCode(code), reason);

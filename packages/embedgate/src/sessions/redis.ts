@@ -11,6 +11,8 @@ const PREFIX = 'embedgate:';
 const EVENTS_CHANNEL = `${PREFIX}session-events`;
 /** How long a command waits for a connection that is being made (at start-up, or while reconnecting). */
 const READY_WAIT_MS = 1000;
+/** How long a command waits for its answer on a live connection (a Redis that hangs, e.g. stopped, or a lost peer). */
+const COMMAND_TIMEOUT_MS = 1000;
 const sessionKey = (id: string): string => `${PREFIX}sess:${id}`;
 const indexKey = (kind: 'subject' | 'sid', issuer: string, value: string): string =>
   `${PREFIX}${kind}:${Buffer.from(`${issuer}\n${value}`).toString('base64url')}`;
@@ -40,12 +42,14 @@ export class RedisSessionStore implements SessionStore {
   private subscriber: Redis | undefined;
   private readonly origin = randomUUID();
   private readonly listeners = new Set<(event: SessionEndEvent) => void>();
+  private readonly gapListeners = new Set<() => void>();
 
   constructor(private readonly url: string) {
     this.redis = new Redis(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       // Back off up to 2 s between reconnection attempts, forever: the gateway keeps serving bearer requests.
       retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
     });
@@ -174,9 +178,17 @@ export class RedisSessionStore implements SessionStore {
   onAnnounce(listener: (event: SessionEndEvent) => void): void {
     this.listeners.add(listener);
     if (this.subscriber !== undefined) return;
-    // A connection of its own: a subscribed connection can do nothing else. It resubscribes after reconnecting.
-    this.subscriber = new Redis(this.url, { retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000) });
-    this.subscriber.on('error', () => undefined);
+    // A connection of its own: a subscribed connection can do nothing else. It subscribes on every connection (the
+    // first and each reconnection); events published while it had no live subscription never arrive, so once it has
+    // one again, holders of sessions are told to check them in the store.
+    const subscriber = new Redis(this.url, { autoResubscribe: false, retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000) });
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined);
+    subscriber.on('ready', () => {
+      subscriber.subscribe(EVENTS_CHANNEL).then(() => {
+        for (const each of this.gapListeners) each();
+      }, () => undefined); // the connection dropped again: the next one subscribes
+    });
     this.subscriber.on('message', (_channel: string, text: string) => {
       try {
         const message = JSON.parse(text) as EventMessage;
@@ -185,7 +197,10 @@ export class RedisSessionStore implements SessionStore {
         // Not one of ours: ignored.
       }
     });
-    this.subscriber.subscribe(EVENTS_CHANNEL).catch(() => undefined);
+  }
+
+  onEventGap(listener: () => void): void {
+    this.gapListeners.add(listener);
   }
 
   private deliver(events: SessionEndEvent[]): void {
@@ -199,6 +214,7 @@ export class RedisSessionStore implements SessionStore {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.gapListeners.clear();
     this.subscriber?.disconnect();
     this.redis.disconnect();
   }

@@ -62,6 +62,8 @@ const REUSED_IDENTITIES = 10_000;
 
 export class Sessions {
   private readonly endListeners = new Set<SessionEndListener>();
+  /** Told when session-end events may have been missed, to check the sessions they hold in the store. */
+  private readonly recheckListeners = new Set<() => void>();
   private listening = false;
   /** Session id → the identity last built for it, and the record version (a refresh changes it) it was built from. */
   private readonly identities = new Map<string, { version: string; identity: Identity }>();
@@ -151,9 +153,13 @@ export class Sessions {
    * — the session at the end of that renewal chain. For renewing and ending sessions only: a replaced value
    * authenticates no request.
    */
-  async findLatest(cookieValue: string): Promise<FoundSession | undefined> {
-    if (!COOKIE_VALUE.test(cookieValue)) return undefined;
-    let id = sessionIdOf(cookieValue);
+  findLatest(cookieValue: string): Promise<FoundSession | undefined> {
+    return COOKIE_VALUE.test(cookieValue) ? this.current(sessionIdOf(cookieValue)) : Promise.resolve(undefined);
+  }
+
+  /** The live session an id leads to: its own, or the end of its renewal chain; undefined once it has ended. */
+  async current(sessionId: string): Promise<FoundSession | undefined> {
+    let id = sessionId;
     for (let hop = 0; hop < MAX_POINTER_HOPS; hop += 1) {
       const record = await this.store.get(id);
       if (record === undefined) return undefined;
@@ -220,16 +226,26 @@ export class Sessions {
     return created;
   }
 
-  /** Hears of sessions ending on any instance sharing the store. */
-  onEnd(listener: SessionEndListener): () => void {
+  /**
+   * Hears of sessions ending on any instance sharing the store. `recheck` is called when such news may have been
+   * missed (the store's event channel was down and is back): the holder looks its session up again with current().
+   */
+  onEnd(listener: SessionEndListener, recheck?: () => void): () => void {
     if (!this.listening) {
       this.listening = true;
       this.store.onAnnounce((event) => {
         for (const each of this.endListeners) each(event.id, event.successor);
       });
+      this.store.onEventGap?.(() => {
+        for (const each of this.recheckListeners) each();
+      });
     }
     this.endListeners.add(listener);
-    return () => this.endListeners.delete(listener);
+    if (recheck !== undefined) this.recheckListeners.add(recheck);
+    return () => {
+      this.endListeners.delete(listener);
+      if (recheck !== undefined) this.recheckListeners.delete(recheck);
+    };
   }
 
   /**

@@ -1,5 +1,5 @@
 // Sessions in a SQLite file (the default): they survive a gateway restart, and gateway processes on one machine
-// that share the file share sessions, one-time claims, locks and session-end events (polled twice a second).
+// that share the file share sessions, one-time claims, locks and session-end events (polled ten times a second).
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -17,7 +17,11 @@ interface Row {
 
 type RecordData = Omit<SessionRecord, 'id' | 'issuer' | 'subject' | 'expiresAt'>;
 
-const EVENT_POLL_MS = 500;
+/**
+ * How often other processes' session-end events are read: an operator's revocation (another process) closes the
+ * user's open WebSockets within this (plus the closing handshake). A read is one indexed query.
+ */
+const EVENT_POLL_MS = 100;
 /** Events are kept this long: long enough for every process to have read them. */
 const EVENT_KEEP_MS = 60_000;
 

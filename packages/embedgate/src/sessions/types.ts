@@ -68,6 +68,12 @@ export interface SessionStore {
   /** Tells every instance sharing the store, this one included, that sessions ended or were replaced. */
   announce(events: SessionEndEvent[]): Promise<void>;
   onAnnounce(listener: (event: SessionEndEvent) => void): void;
+  /**
+   * Told whenever this instance's channel of session-end events is (again) live after a time when events could have
+   * been lost (Redis pub/sub delivers nothing to a connection that is down): holders of sessions check them again.
+   * Stores whose events cannot be lost (memory, SQLite's event table) leave it out.
+   */
+  onEventGap?(listener: () => void): void;
   /** Removes expired records. */
   sweep(nowSeconds: number): Promise<number>;
   close(): Promise<void>;
