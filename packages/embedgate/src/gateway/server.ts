@@ -85,6 +85,7 @@ export class Gateway {
       maxTokenBytes: config.max_token_bytes,
       cacheSize: config.verified_token_cache_size,
       logger,
+      registry: this.metrics.registry,
       onFetch: (issuer, kind, result) => this.metrics.idpFetches.inc({ issuer, kind, result }),
     });
     const ownOrigin = new URL(config.public_url).origin;

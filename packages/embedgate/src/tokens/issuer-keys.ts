@@ -166,7 +166,15 @@ export class IssuerKeys {
     } catch (error) {
       if (!(error instanceof joseErrors.JWKSNoMatchingKey)) throw error;
       await this.tryRefresh(this.options.cooldownSeconds * 1000);
-      return (this.keySet as LocalJWKSet)(header, token);
+      try {
+        return await (this.keySet as LocalJWKSet)(header, token);
+      } catch (retryError) {
+        // The issuer did not answer the last fetch: the key may be one it published since, so "unknown" is not known.
+        if (retryError instanceof joseErrors.JWKSNoMatchingKey && this.lastError !== undefined) {
+          throw new IdpUnavailableError(this.options.issuer, `signing keys of ${this.options.issuer} cannot be refreshed: ${this.lastError}`);
+        }
+        throw retryError;
+      }
     }
   };
 }

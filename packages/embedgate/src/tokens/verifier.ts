@@ -2,6 +2,7 @@
 import type { Algorithm } from 'fast-jwt';
 import { errors as joseErrors, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type ProtectedHeaderParameters } from 'jose';
 import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
 import type { IssuerConfig } from '../config/schema.js';
 import type { Identity } from '../identity/identity.js';
 import { readScopes, rolesReader } from '../identity/roles.js';
@@ -15,6 +16,8 @@ export interface VerifierOptions {
   maxTokenBytes: number;
   cacheSize: number;
   logger: Logger;
+  /** Where to publish the verified-token cache's size (embedgate_verified_token_cache_entries), if anywhere. */
+  registry?: Registry | undefined;
   onFetch?: (issuer: string, kind: 'discovery' | 'jwks', outcome: 'ok' | 'error') => void;
 }
 
@@ -86,6 +89,17 @@ export class TokenVerifier {
 
   constructor(private readonly options: VerifierOptions) {
     this.cache = new VerifiedTokenCache(options.cacheSize);
+    if (options.registry !== undefined) {
+      const cache = this.cache;
+      new Gauge({
+        name: 'embedgate_verified_token_cache_entries',
+        help: 'Bearer tokens whose verdict is cached now (at most verified_token_cache_size)',
+        registers: [options.registry],
+        collect() {
+          this.set(cache.size);
+        },
+      });
+    }
     for (const config of options.issuers) {
       const keys = new IssuerKeys({
         issuer: config.issuer,
