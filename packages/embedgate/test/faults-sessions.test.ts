@@ -303,6 +303,7 @@ describe('Redis killed under session and bearer traffic on two gateway instances
         const refused = await fetch(`${gateway.url}/sales/_dash-layout`, { headers: cookieHeaders(sessions[0]?.cookie as string) });
         assert.equal(refused.status, 503);
         assert.match(refused.headers.get('content-type') ?? '', /^application\/json/);
+        assert.equal(refused.headers.get('retry-after'), '2');
         assert.deepEqual(await refused.json(), { error: 'session_store_unavailable', message: 'Sessions cannot be checked right now; try again in a moment.' });
         assert.equal((await fetch(`${gateway.url}/sales/`, { headers: { authorization: `Bearer ${bearer}` } })).status, 200, 'a bearer request needs no store');
       }

@@ -116,6 +116,7 @@ interface Answer {
   error: string | undefined;
   contentType: string;
   wwwAuthenticate: string | null;
+  retryAfter: string | null;
   body: string;
   ms: number;
 }
@@ -138,7 +139,10 @@ async function call(gateway: RunningGateway, token: string, navigation = false):
   const contentType = header('content-type') ?? '';
   let error: string | undefined;
   if (contentType.startsWith('application/json')) error = (JSON.parse(body) as { error?: string }).error;
-  return { status: response.statusCode, error, contentType, wwwAuthenticate: header('www-authenticate') ?? null, body, ms: Date.now() - started };
+  return {
+    status: response.statusCode, error, contentType, wwwAuthenticate: header('www-authenticate') ?? null, retryAfter: header('retry-after') ?? null,
+    body, ms: Date.now() - started,
+  };
 }
 
 async function readiness(gateway: RunningGateway): Promise<{ status: number; issuers: Array<{ ready: boolean; error?: string }> }> {
@@ -151,6 +155,7 @@ function assertUnavailable(answer: Answer, label: string): void {
   assert.equal(answer.status, 503, `${label}: got ${answer.status} ${answer.body.slice(0, 200)}`);
   assert.equal(answer.error, 'idp_unavailable', label);
   assert.equal(answer.wwwAuthenticate, null, `${label}: no Bearer challenge, so clients do not drop the user's token`);
+  assert.equal(answer.retryAfter, '5', `${label}: Retry-After says when to try again`);
 }
 
 const validToken = (): Promise<string> => op.sign(op.claims({ jti: randomUUID() }));

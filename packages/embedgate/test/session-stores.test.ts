@@ -159,4 +159,22 @@ describe('memory store', () => {
     assert.deepEqual(heard, ['gone']);
     await store.close();
   });
+
+  it('keeps at most 100,000 claims and tickets: a flood of live claims is refused (fail closed, no replay let through) until they expire; the oldest ticket makes room', async () => {
+    const store = new MemorySessionStore();
+    for (let i = 0; i < 100_000; i += 1) assert.equal(await store.claimOnce(`flood-${i}`, 1), true);
+    assert.equal(await store.claimOnce('one-more', 600), false, 'full of live claims: refused');
+    assert.equal(await store.claimOnce('flood-0', 600), false, 'a claimed key is still refused');
+    // The claims live 1 s: the property under test is time passing.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.equal(await store.claimOnce('one-more', 600), true, 'expired claims made room');
+    assert.equal(await store.claimOnce('one-more', 600), false);
+
+    for (let i = 0; i < 100_000; i += 1) await store.putTicket(`ticket-${i}`, `value-${i}`, 30);
+    await store.putTicket('newest', 'value-new', 30);
+    assert.equal(await store.takeTicket('ticket-0'), undefined, 'the oldest ticket made room');
+    assert.equal(await store.takeTicket('ticket-1'), 'value-1');
+    assert.equal(await store.takeTicket('newest'), 'value-new');
+    await store.close();
+  });
 });

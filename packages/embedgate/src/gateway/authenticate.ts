@@ -25,7 +25,7 @@ export async function authenticateRequest(verifier: TokenVerifier, req: Incoming
       return { denial: { status: 401, error: error.reason, message: error.message, bearerError: 'invalid_token' } };
     }
     if (error instanceof IdpUnavailableError) {
-      return { denial: { status: 503, error: 'idp_unavailable', message: 'The identity provider cannot be reached to check your token; try again shortly.' } };
+      return { denial: { status: 503, error: 'idp_unavailable', message: 'The identity provider cannot be reached to check your token; try again shortly.', retryAfterSeconds: 5 } };
     }
     throw error;
   }

@@ -9,6 +9,8 @@ export interface Denial {
   message: string;
   /** For 401: the RFC 6750 error code for WWW-Authenticate (`invalid_token`, `invalid_request`), if any. */
   bearerError?: 'invalid_token' | 'invalid_request' | 'insufficient_scope';
+  /** For 503: when to try again (the Retry-After header), in seconds. */
+  retryAfterSeconds?: number;
 }
 
 const TITLES: Record<number, string> = {
@@ -56,6 +58,7 @@ export function denialHeaders(denial: Denial, html: boolean): Record<string, str
     'x-frame-options': 'DENY',
   };
   if (denial.status === 401) headers['www-authenticate'] = wwwAuthenticate(denial);
+  if (denial.retryAfterSeconds !== undefined) headers['retry-after'] = String(denial.retryAfterSeconds);
   if (html) {
     headers['content-security-policy'] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
   }

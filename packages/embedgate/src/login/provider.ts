@@ -12,6 +12,7 @@ export const PROVIDER_UNAVAILABLE = {
   status: 503,
   error: 'idp_unavailable',
   message: 'The sign-in service cannot be reached; try again shortly.',
+  retryAfterSeconds: 5,
 } as const;
 
 /**

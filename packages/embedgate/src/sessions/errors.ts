@@ -12,4 +12,5 @@ export const SESSION_STORE_DENIAL = {
   status: 503,
   error: 'session_store_unavailable',
   message: 'Sessions cannot be checked right now; try again in a moment.',
+  retryAfterSeconds: 2,
 } as const;

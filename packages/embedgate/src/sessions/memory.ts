@@ -2,6 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import type { ReleaseLock, SessionEndEvent, SessionRecord, SessionStore } from './types.js';
 
+/** Claims and tickets kept at most (each map): requests can create them, so memory stays bounded. */
+const MAX_ENTRIES = 100_000;
+
 export class MemorySessionStore implements SessionStore {
   private readonly records = new Map<string, SessionRecord>();
   /** One-time claims and locks: key → expiry in ms (locks also keep their owner). */
@@ -9,6 +12,8 @@ export class MemorySessionStore implements SessionStore {
   private readonly locks = new Map<string, { owner: string; until: number }>();
   private readonly tickets = new Map<string, { value: string; until: number }>();
   private readonly listeners = new Set<(event: SessionEndEvent) => void>();
+  /** When a full map was last scanned for expired entries (at most once a second, not on every request). */
+  private lastScan = 0;
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const record = this.records.get(id);
@@ -60,12 +65,28 @@ export class MemorySessionStore implements SessionStore {
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
     const now = Date.now();
     if ((this.claims.get(key) ?? 0) > now) return false;
+    // Full of live claims (a flood of sign-in callbacks): refuse rather than forget one, so no replay slips through.
+    if (this.claims.size >= MAX_ENTRIES && !this.dropExpired(this.claims, (until) => until, now)) return false;
     this.claims.set(key, now + ttlSeconds * 1000);
     return true;
   }
 
   async putTicket(key: string, value: string, ttlSeconds: number): Promise<void> {
-    this.tickets.set(key, { value, until: Date.now() + ttlSeconds * 1000 });
+    const now = Date.now();
+    // Full of live tickets: the oldest goes (its WebSocket, not yet opened, asks for another).
+    if (this.tickets.size >= MAX_ENTRIES && !this.dropExpired(this.tickets, (ticket) => ticket.until, now)) {
+      this.tickets.delete(this.tickets.keys().next().value as string);
+    }
+    this.tickets.set(key, { value, until: now + ttlSeconds * 1000 });
+  }
+
+  /** Removes the map's expired entries (scanning at most once a second); true when any went. */
+  private dropExpired<T>(map: Map<string, T>, until: (entry: T) => number, now: number): boolean {
+    if (now - this.lastScan < 1000) return false;
+    this.lastScan = now;
+    const size = map.size;
+    for (const [key, entry] of map) if (until(entry) <= now) map.delete(key);
+    return map.size < size;
   }
 
   async takeTicket(key: string): Promise<string | undefined> {
@@ -96,6 +117,7 @@ export class MemorySessionStore implements SessionStore {
     const removed = this.deleteWhere((r) => r.expiresAt <= nowSeconds).length;
     for (const [key, until] of this.claims) if (until <= nowSeconds * 1000) this.claims.delete(key);
     for (const [key, ticket] of this.tickets) if (ticket.until <= nowSeconds * 1000) this.tickets.delete(key);
+    for (const [name, lock] of this.locks) if (lock.until <= nowSeconds * 1000) this.locks.delete(name);
     return removed;
   }
 
