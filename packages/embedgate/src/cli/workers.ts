@@ -1,6 +1,10 @@
 // `embedgate serve --workers N`: one gateway process per core behind one listening socket (node:cluster). The
 // primary prepares what the workers share (assertion key, session store), starts them, restarts one that crashes
 // while serving, and on SIGINT/SIGTERM lets every worker drain and stop.
+// A worker that dies loses the requests it holds. With node:cluster's round-robin (the default on Linux, which spreads
+// keep-alive connections evenly) it may also strand one more: a new connection the primary handed to it in the
+// instant it died is never taken back and waits unanswered until the client gives up. NODE_CLUSTER_SCHED_POLICY=none
+// avoids that (the workers accept from the shared socket) at the cost of an uneven spread.
 import cluster, { type Worker } from 'node:cluster';
 import type { GatewayConfig } from '../config/schema.js';
 import { Gateway } from '../gateway/server.js';
@@ -28,7 +32,9 @@ export async function runPrimary(config: GatewayConfig, count: number, drainMs: 
   };
 
   return new Promise<number>((resolve) => {
-    cluster.on('listening', () => {
+    cluster.on('listening', (worker) => {
+      // Each worker's pid, when it starts serving (a replacement too): what an operator or a test signals.
+      process.stdout.write(`embedgate: worker ${worker.process.pid} listening\n`);
       listening += 1;
       if (listening === count) process.stdout.write(`embedgate: ${count} workers serving on ${config.listen}\n`);
     });

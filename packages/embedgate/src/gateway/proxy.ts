@@ -1,9 +1,10 @@
 // Streams an HTTP request to its upstream over a keep-alive pool and streams the response back.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import { Pool } from 'undici';
+import { buildConnector, errors, Pool } from 'undici';
 import type { Logger } from 'pino';
 import { forwardableResponseHeaders, type HeaderMap } from '../http/headers.js';
 import type { Denial } from '../http/respond.js';
@@ -45,12 +46,16 @@ function isHtmlPage(method: string, status: number, headers: HeaderMap): boolean
   return method === 'GET' && status === 200 && type.startsWith('text/html') && !type.includes('utf-16');
 }
 
-/** Reads a whole (possibly compressed) HTML body, or returns undefined when it is too large or undecodable. */
-async function readHtml(body: AsyncIterable<Buffer>, encoding: string): Promise<string | undefined> {
+/**
+ * Reads a whole (possibly compressed) HTML body, or returns undefined when it is too large or undecodable; rejects
+ * when the app breaks off. `onChunk` runs for every piece received.
+ */
+async function readHtml(body: AsyncIterable<Buffer>, encoding: string, onChunk: () => void): Promise<string | undefined> {
   const decode = DECODERS[encoding];
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
+    onChunk();
     size += chunk.length;
     if (size > MAX_REWRITTEN_HTML_BYTES || decode === undefined) return undefined;
     chunks.push(chunk);
@@ -68,13 +73,66 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 }
 
+const UPSTREAM_TIMEOUT: Denial = { status: 504, error: 'upstream_timeout', message: 'The app did not answer in time.' };
+
 /** Maps an undici failure before the response started to the answer the caller gets. */
 export function upstreamFailure(error: unknown): Denial {
   const code = (error as { code?: string }).code ?? '';
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return { status: 504, error: 'upstream_timeout', message: 'The app did not answer in time.' };
-  }
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return UPSTREAM_TIMEOUT;
   return { status: 502, error: 'upstream_unavailable', message: 'The app cannot be reached right now.' };
+}
+
+/**
+ * undici's connector with connect_timeout_ms kept to the millisecond: undici's own connect timeout runs on its coarse
+ * clock (ticks twice a second) and fired a 300 ms timeout after up to 1.3 s.
+ */
+function connectWithin(timeoutMs: number): buildConnector.connector {
+  const connect = buildConnector({ timeout: 0 });
+  return (options, callback) => {
+    // The connector returns the socket it opens (its type says void) and calls back asynchronously, once.
+    const socket = connect(options, (...result) => {
+      clearTimeout(timer);
+      callback(...result);
+    }) as unknown as Socket;
+    const timer = setTimeout(() => {
+      // The socket's error reaches the callback above, as with undici's own timeout.
+      socket.destroy(new errors.ConnectTimeoutError(`Connect Timeout Error (attempted address: ${options.hostname}:${options.port}, timeout: ${timeoutMs}ms)`));
+    }, timeoutMs);
+  };
+}
+
+/**
+ * response_timeout_ms, to the millisecond, from the moment the request (body included) is on its way for as long as
+ * the caller has no head yet: until the app's head (streamed responses) or the last piece of a page the gateway
+ * rewrites. undici's own headers and body timeouts run on a coarse clock that fires up to a second late (a 300 ms
+ * timeout took 1-1.5 s); they stay for a slow upload and as the streamed body's idle timeout, which undici, unlike
+ * this timer, suspends while a slow client holds the body back.
+ */
+class ResponseDeadline {
+  expired = false;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private over = false;
+
+  constructor(private readonly ms: number, private readonly abort: EventEmitter) {}
+
+  start(): void {
+    if (this.over || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.abort.emit('abort');
+    }, this.ms);
+  }
+
+  /** The app sent more of the page: it has response_timeout_ms again for the next piece. */
+  extend(): void {
+    this.timer?.refresh();
+  }
+
+  /** The caller has its head or its error: the clock stops for good (an upload ending later does not restart it). */
+  clear(): void {
+    this.over = true;
+    clearTimeout(this.timer);
+  }
 }
 
 export class UpstreamProxy {
@@ -89,7 +147,7 @@ export class UpstreamProxy {
         connections: 256,
         pipelining: 1,
         keepAliveTimeout: 30_000,
-        connectTimeout: app.config.connect_timeout_ms,
+        connect: connectWithin(app.config.connect_timeout_ms),
         headersTimeout: app.config.response_timeout_ms,
         bodyTimeout: app.config.response_timeout_ms,
       });
@@ -113,9 +171,13 @@ export class UpstreamProxy {
     };
     res.once('close', onClose);
     const started = process.hrtime.bigint();
+    const deadline = new ResponseDeadline(request.app.config.response_timeout_ms, abort);
+    const body = request.body ?? (hasBody(req) ? req : null);
+    // A streamed upload may take longer than the timeout: the clock starts once the caller has sent all of it.
+    if (body === req) req.once('end', () => deadline.start());
+    else deadline.start();
     let response;
     try {
-      const body = request.body ?? (hasBody(req) ? req : null);
       if (request.body !== undefined) request.headers['content-length'] = String(request.body.length);
       response = await this.pool(request.app).request({
         path: request.path,
@@ -125,10 +187,9 @@ export class UpstreamProxy {
         signal: abort,
       });
     } catch (error) {
+      deadline.clear();
       res.off('close', onClose);
-      if (clientGone) return undefined;
-      this.logger.warn({ reqId: request.requestId, app: request.app.config.name, err: (error as { code?: string }).code ?? 'error' }, 'upstream request failed');
-      return upstreamFailure(error);
+      return this.failed(request, error, deadline, clientGone);
     }
     this.metrics.upstreamLatency.observe({ app: request.app.config.name }, Number(process.hrtime.bigint() - started) / 1e9);
     const headers = forwardableResponseHeaders(response.headers);
@@ -139,8 +200,16 @@ export class UpstreamProxy {
     const rewriteHtml = request.rewrite?.html;
     if (html && rewriteHtml !== undefined) {
       const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
-      const page = await readHtml(response.body, encoding).catch(() => undefined);
-      res.off('close', onClose);
+      let page: string | undefined;
+      try {
+        page = await readHtml(response.body, encoding, () => deadline.extend());
+      } catch (error) {
+        // The app reset, stalled or closed halfway through the page: the caller has no head yet, so it gets a 502/504.
+        return this.failed(request, error, deadline, clientGone);
+      } finally {
+        deadline.clear();
+        res.off('close', onClose);
+      }
       if (page === undefined) return { status: 502, error: 'upstream_page_unreadable', message: 'The app sent a page the gateway cannot read.' };
       const body = Buffer.from(rewriteHtml(page), 'latin1');
       delete headers['content-encoding'];
@@ -152,12 +221,21 @@ export class UpstreamProxy {
       res.end(body);
       return undefined;
     }
+    deadline.clear();
     res.writeHead(response.statusCode, headers);
     // pipe() rather than stream.pipeline(), which builds an AbortController per call and aborts it at the end.
     upstreamBody = response.body;
     upstreamBody.once('error', (error) => res.destroy(error));
     upstreamBody.pipe(res);
     return undefined;
+  }
+
+  /** The answer for an app that failed before the caller got a head; undefined when the caller has gone. */
+  private failed(request: ProxyRequest, error: unknown, deadline: ResponseDeadline, clientGone: boolean): Denial | undefined {
+    if (clientGone) return undefined;
+    const reason = deadline.expired ? 'timeout' : (error as { code?: string }).code ?? 'error';
+    this.logger.warn({ reqId: request.requestId, app: request.app.config.name, err: reason }, 'upstream request failed');
+    return deadline.expired ? UPSTREAM_TIMEOUT : upstreamFailure(error);
   }
 
   async close(): Promise<void> {

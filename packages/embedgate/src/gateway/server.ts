@@ -71,6 +71,9 @@ export class Gateway {
   private readonly allowedOrigins: Set<string>;
   private readonly login: Login | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Responses not yet finished, so that a shutdown can end their keep-alive connections once they are. */
+  private readonly inFlight = new Set<ServerResponse>();
+  private draining = false;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -98,6 +101,7 @@ export class Gateway {
     this.embedding = new Embedding({ config, verifier: this.verifier, access: this.access, sessions, apps: this.apps, logger });
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
+      this.trackForShutdown(res);
       this.handle(req, res).catch((error: unknown) => this.fail(req, res, error));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -147,6 +151,8 @@ export class Gateway {
     this.verifier.stop();
     clearInterval(this.sweepTimer);
     this.websockets.close();
+    this.draining = true;
+    for (const res of this.inFlight) this.endConnectionAfter(res);
     const closed = new Promise<void>((done) => this.server.close(() => done()));
     this.server.closeIdleConnections();
     const deadline = setTimeout(() => this.server.closeAllConnections(), drainMs);
@@ -154,6 +160,22 @@ export class Gateway {
     clearTimeout(deadline);
     await this.upstream.close();
     await this.sessions.close();
+  }
+
+  /**
+   * A draining gateway answers what it has accepted but keeps no connection open for more: otherwise keep-alive
+   * clients under steady load would go on sending requests until the drain deadline cut them off mid-answer.
+   */
+  private trackForShutdown(res: ServerResponse): void {
+    if (this.draining) return this.endConnectionAfter(res);
+    this.inFlight.add(res);
+    res.once('close', () => this.inFlight.delete(res));
+  }
+
+  /** Ends the response's connection once it is answered: `Connection: close` if its head is not out yet. */
+  private endConnectionAfter(res: ServerResponse): void {
+    if (!res.headersSent) res.shouldKeepAlive = false;
+    else res.once('close', () => this.server.closeIdleConnections());
   }
 
   get ready(): boolean {
