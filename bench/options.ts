@@ -1,7 +1,7 @@
 // Command-line options of `npm run bench`: which sections run, and how long each phase lasts.
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['http', 'tokens', 'routes', 'memory', 'workers', 'embed', 'profile'] as const;
+export const SECTIONS = ['http', 'tokens', 'routes', 'memory', 'workers', 'embed', 'bridge', 'profile'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface Timing {
@@ -19,6 +19,8 @@ export interface Timing {
   microMs: number;
   /** Visits per kind in the Chromium embed timing. */
   embedRuns: number;
+  /** Measured runs per path in the bridge timing (after the warm-up). */
+  bridgeRuns: number;
   /** Sessions put into the memory store. */
   sessions: number;
 }
@@ -39,17 +41,19 @@ Sections (comma-separated LIST): ${SECTIONS.join(', ')}.
   memory   gateway RSS at 1,000 connections; memory per stored session (100,000 sessions)
   workers  embedgate serve --workers 1 vs 2 (SQLite sessions), when the CLI supports it
   embed    script sizes (min+gzip) and the embed handshake in headless Chromium, Firefox and WebKit
+  bridge   host ↔ app bridge in headless Chromium: host setProps → the published output's event at the host,
+           beside the same callback triggered by a click inside the frame
   profile  (only with --profile or --only profile) CPU profile of the gateway under bearer load: top self time
 --quick    shorter phases (about a third of the time); figures are rougher
 Writes bench/results/latest.json and docs/performance-chart.svg (when http ran).`;
 
 const FULL: Timing = {
   warmupSeconds: 2, peakSeconds: 4, peakRounds: 3, peakConnections: 50, rateSeconds: 5, rateRounds: 2, rateConnections: 20,
-  microMs: 1500, embedRuns: 20, sessions: 100_000,
+  microMs: 1500, embedRuns: 20, bridgeRuns: 20, sessions: 100_000,
 };
 const QUICK: Timing = {
   warmupSeconds: 1, peakSeconds: 2, peakRounds: 1, peakConnections: 50, rateSeconds: 2, rateRounds: 1, rateConnections: 20,
-  microMs: 400, embedRuns: 5, sessions: 100_000,
+  microMs: 400, embedRuns: 5, bridgeRuns: 10, sessions: 100_000,
 };
 
 function sectionList(value: string | undefined, flag: string): Section[] | undefined {

@@ -1,4 +1,5 @@
 // The printed report: the side-by-side table with ratios, the other sections' figures, and the target checklist.
+import type { BridgeFigures } from './bridge.js';
 import type { EngineEmbedFigures } from './embed-engines.js';
 import { RATE_INSTANCES } from './load.js';
 import type { Results } from './results.js';
@@ -78,19 +79,36 @@ function engineLines(e: EngineEmbedFigures): string[] {
   return lines;
 }
 
+/** The bridge's three paths, each timed on one clock (the host's, or the frame's), and what the bridge adds. */
+function bridgeLines(b: BridgeFigures): string[] {
+  const rows: Array<[string, { medianMs: number; p90Ms: number }]> = [
+    [`through the bridge: host setProps → host 'props' event`, b.bridge],
+    [`a click in the frame → the renderer's store`, b.click],
+    [`set_props in the frame → the renderer's store`, b.setProps],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  const signed = (n: number): string => `${n >= 0 ? '+' : ''}${n.toFixed(1)}`;
+  return [
+    `Host ↔ app bridge: ${b.input} set → the callback's ${b.output} (the demo's Dash app), ${b.runs} runs each, interleaved, headless ${b.browser}:`,
+    ...rows.map(([label, stats]) => visitLine(label, stats, width)),
+    `  added by the bridge: ${signed(b.addedMs)} ms vs the click (which also runs the dropdown's own handling), `
+      + `${signed(b.addedOverSetPropsMs)} ms vs set_props in the frame (the bridge's messages and checks alone)`,
+  ];
+}
+
 export function reportLines(results: Results, targets: TargetCheck[]): string[] {
   const { machine } = results;
   const lines = [
     `embedgate benchmark, ${results.startedAt}${results.quick ? ' (quick)' : ''}: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, ${machine.os}`,
   ];
   const percent = (value: number | undefined): string => (value === undefined ? 'unknown' : `${value.toFixed(1)} %`);
-  // The browsers of the embed section are the bench's, but machine.ts cannot follow all of their processes.
-  const browserCpuSeconds = [results.embed, ...(results.embed?.engines ?? [])].reduce((sum, e) => sum + (e?.uncountedCpuSeconds ?? 0), 0);
+  // The browsers of the embed and bridge sections are the bench's, but machine.ts cannot follow all of their processes.
+  const browserCpuSeconds = [results.embed, ...(results.embed?.engines ?? []), results.bridge].reduce((sum, e) => sum + (e?.uncountedCpuSeconds ?? 0), 0);
   const browserPercent = results.seconds > 0 ? (100 * browserCpuSeconds) / (results.seconds * machine.cores) : 0;
   const other = machine.otherCpuPercent === undefined || browserPercent < 0.05 ? machine.otherCpuPercent : Math.max(0, machine.otherCpuPercent - browserPercent);
   lines.push(`Load average at start ${machine.loadAverage.toFixed(2)}; of all CPU time during the run, ${percent(machine.stealPercent)} went to other guests `
     + `of the host (steal) and ${percent(other)} to processes outside the bench`
-    + `${other === machine.otherCpuPercent ? '' : ` (less the ${browserPercent.toFixed(1)} % of the embed section's browsers)`}: high values mean disturbed figures.`);
+    + `${other === machine.otherCpuPercent ? '' : ` (less the ${browserPercent.toFixed(1)} % of the embed and bridge sections' browsers)`}: high values mean disturbed figures.`);
   if (results.staleBuild) lines.push('WARNING: packages/embedgate/src is newer than dist/: the gateway ran the last build (npm run build)');
   if (results.http !== undefined) lines.push('', ...httpLines(results.http, results.timing));
   if (results.tokens !== undefined) {
@@ -137,6 +155,7 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
         + `${e.attachAddedMs.toFixed(1)} ms with attach({ src }), ${e.workerAddedMs.toFixed(1)} ms in worker mode`);
     for (const engine of e.engines ?? []) lines.push('', ...engineLines(engine));
   }
+  if (results.bridge !== undefined) lines.push('', ...bridgeLines(results.bridge));
   if (results.profile !== undefined) {
     const entry = (p: { percent: number; selfMs: number; name: string }): string => `  ${p.percent.toFixed(1).padStart(5)} %  ${p.selfMs.toFixed(0).padStart(6)} ms  ${p.name}`;
     lines.push('', 'Gateway CPU profile under bearer load, self time by area (idle excluded):', ...results.profile.areas.slice(0, 8).map(entry),

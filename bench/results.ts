@@ -3,6 +3,7 @@ import type { LoadFigures } from './load.js';
 import type { Machine } from './machine.js';
 import type { VerificationFigures } from './micro/verify.js';
 import type { PolicyFigures } from './micro/policy.js';
+import type { BridgeFigures } from './bridge.js';
 import type { EmbedFigures } from './embed.js';
 import type { ProfileSummary } from './cpu-profile.js';
 import type { Timing } from './options.js';
@@ -65,5 +66,7 @@ export interface Results {
   workers?: WorkersResults;
   /** Chromium's figures (checked against the targets), then Firefox's and WebKit's in embed.engines (printed only). */
   embed?: EmbedFigures;
+  /** The host ↔ app bridge in Chromium. */
+  bridge?: BridgeFigures;
   profile?: ProfileSummary;
 }

@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { measureBridge } from './bridge.js';
 import { chartSvg } from './chart.js';
 import { stopAll } from './children.js';
 import { measureEmbed } from './embed.js';
@@ -64,6 +65,10 @@ async function runSections(options: Options, results: Results, dir: string): Pro
   if (sections.has('embed')) {
     log(`embed handshake in headless Chromium, then Firefox and WebKit where installed (${timing.embedRuns} visits of each kind)`);
     results.embed = await measureEmbed(timing.embedRuns, dir);
+  }
+  if (sections.has('bridge')) {
+    log(`host ↔ app bridge in headless Chromium with the demo's Dash app (${timing.bridgeRuns} runs of each path)`);
+    results.bridge = await measureBridge(timing.bridgeRuns);
   }
 }
 

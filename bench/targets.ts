@@ -42,6 +42,8 @@ export function checkTargets(results: Results): TargetCheck[] {
       : check(WORKERS_CHECK, `≥ ${WORKERS_SCALE}×`, workers && workers.twoRps / workers.oneRps, (v) => `${v.toFixed(2)}×`, (v) => v >= WORKERS_SCALE),
     check('embed handshake, bootstrap page (added to first request)', '≤ 50 ms', results.embed?.addedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 50),
     check('embed handshake, attach({ src }) first', '≤ 20 ms', results.embed?.attachAddedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 20),
+    check('bridge adds, vs a click in the frame', '≤ 5 ms', results.bridge?.addedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 5),
+    check('bridge adds, vs set_props in the frame', '≤ 5 ms', results.bridge?.addedOverSetPropsMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 5),
     ...['host.min.js', 'host.module.min.js', 'frame.min.js', 'bootstrap.min.js', 'worker.min.js', 'worker-page.min.js'].map((name) => check(`${name} min+gzip`, '≤ 3 KB', scripts.find((s) => s.name === name)?.gzipBytes,
       (v) => `${v} B`, (v) => v <= SCRIPT_BUDGET_BYTES)),
   ];
