@@ -11,6 +11,8 @@ import { MemorySessionStore } from '../src/sessions/memory.js';
 import { RedisSessionStore } from '../src/sessions/redis.js';
 import { SqliteSessionStore } from '../src/sessions/sqlite.js';
 import type { SessionEndEvent, SessionRecord, SessionStore } from '../src/sessions/types.js';
+import { Sessions } from '../src/sessions/sessions.js';
+import type { Identity } from '../src/identity/identity.js';
 import { eventually } from './support/gateway.js';
 import { startRedis, type RunningRedis } from './support/redis.js';
 
@@ -175,6 +177,54 @@ describe('memory store', () => {
     assert.equal(await store.takeTicket('ticket-0'), undefined, 'the oldest ticket made room');
     assert.equal(await store.takeTicket('ticket-1'), 'value-1');
     assert.equal(await store.takeTicket('newest'), 'value-new');
+    await store.close();
+  });
+});
+
+describe('sessions read again only when the store changed', () => {
+  const identity = (subject: string): Identity => ({
+    issuer: ISSUER, subject, email: undefined, emailVerified: undefined, roles: new Set(['analyst']), scopes: new Set(),
+    claims: { sub: subject }, expiresAt: Math.floor(Date.now() / 1000) + 300,
+  });
+
+  it('SQLite: a session found once is served again from memory, and another process\'s revocation (a second connection to the file) is seen on the very next lookup', async () => {
+    const file = join(dataDir, 'cache.db');
+    const gateway = new SqliteSessionStore(file);
+    const operator = new SqliteSessionStore(file);
+    const sessions = new Sessions(gateway, 300);
+    try {
+      const made = await sessions.create(identity('ana'));
+      const other = await sessions.create(identity('bo'));
+      const first = await sessions.find(made.cookieValue);
+      assert.equal(first?.identity.subject, 'ana');
+      assert.equal(await sessions.find(made.cookieValue), first, 'the same object: no store read');
+      // Another connection deletes it, as `embedgate sessions revoke` does from its own process.
+      assert.deepEqual(await operator.deleteBySubject(ISSUER, 'ana'), [made.id]);
+      assert.equal(await sessions.find(made.cookieValue), undefined, 'refused at once');
+      assert.equal((await sessions.find(other.cookieValue))?.identity.subject, 'bo', 'other sessions stay');
+      // A change made through this process is seen at once too.
+      await sessions.end(other.id);
+      assert.equal(await sessions.find(other.cookieValue), undefined);
+    } finally {
+      await gateway.close();
+      await operator.close();
+    }
+  });
+
+  it('memory: a session found once is served again, an ended or replaced one is not, and an expired one never', async () => {
+    const store = new MemorySessionStore();
+    const sessions = new Sessions(store, 300);
+    const made = await sessions.create(identity('ana'));
+    const found = await sessions.find(made.cookieValue);
+    assert.equal(await sessions.find(made.cookieValue), found);
+    const renewed = await sessions.renew(made.id, { ...identity('ana'), expiresAt: Math.floor(Date.now() / 1000) + 600 });
+    assert.equal(await sessions.find(made.cookieValue), undefined, 'the replaced value is dead at once');
+    assert.equal((await sessions.find(renewed.cookieValue))?.identity.subject, 'ana');
+    const short = await sessions.create({ ...identity('cy'), expiresAt: Math.floor(Date.now() / 1000) + 1 });
+    assert.ok(await sessions.find(short.cookieValue) !== undefined);
+    // The property under test is time passing: the session's exp goes by, with no change in the store.
+    await new Promise((resolve) => setTimeout(resolve, short.expiresAt * 1000 - Date.now() + 50));
+    assert.equal(await sessions.find(short.cookieValue), undefined, 'expired');
     await store.close();
   });
 });

@@ -14,6 +14,12 @@ export class MemorySessionStore implements SessionStore {
   private readonly listeners = new Set<(event: SessionEndEvent) => void>();
   /** When a full map was last scanned for expired entries (at most once a second, not on every request). */
   private lastScan = 0;
+  /** Counts the changes to session records (see changeMark). */
+  private changes = 0;
+
+  changeMark(): string {
+    return String(this.changes);
+  }
 
   async get(id: string): Promise<SessionRecord | undefined> {
     const record = this.records.get(id);
@@ -25,21 +31,25 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async put(record: SessionRecord): Promise<void> {
+    this.changes += 1;
     // The last use is the touches' to keep: a rewrite (a refresh) never moves it back.
     const seen = Math.max(record.lastSeenAt ?? 0, this.records.get(record.id)?.lastSeenAt ?? 0);
     this.records.set(record.id, { ...record, ...(seen === 0 ? {} : { lastSeenAt: seen }) });
   }
 
   async touch(id: string, seenAt: number): Promise<void> {
+    this.changes += 1;
     const record = this.records.get(id);
     if (record !== undefined) record.lastSeenAt = seenAt;
   }
 
   async delete(id: string): Promise<boolean> {
+    this.changes += 1;
     return this.records.delete(id);
   }
 
   private deleteWhere(matches: (record: SessionRecord) => boolean): string[] {
+    this.changes += 1;
     const removed: string[] = [];
     for (const record of this.records.values()) {
       if (!matches(record)) continue;

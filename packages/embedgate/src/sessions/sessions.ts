@@ -57,6 +57,9 @@ const MIN_RENEWAL_GAIN_SECONDS = 2;
 /** Renewal chains are followed this far at most. */
 const MAX_POINTER_HOPS = 8;
 
+/** Embed sessions kept for reuse between requests (see Sessions.find), at most. */
+const RECENT_SESSIONS = 10_000;
+
 /** Identities kept for reuse, so that per-identity caches (the upstream assertion) hold across a session's requests. */
 const REUSED_IDENTITIES = 10_000;
 
@@ -67,6 +70,11 @@ export class Sessions {
   private listening = false;
   /** Session id → the identity last built for it, and the record version (a refresh changes it) it was built from. */
   private readonly identities = new Map<string, { version: string; identity: Identity }>();
+  /**
+   * Embed sessions found lately, by cookie (or handle) value, with the store's change mark when they were read: while
+   * the mark holds, nothing in the store has changed, and a lookup needs neither the hash nor the store.
+   */
+  private readonly recent = new Map<string, { mark: string; found: FoundSession }>();
   /** Renewals in progress on this instance, by the id they replace: a second renewal of one id waits for the first. */
   private readonly renewals = new Map<string, Promise<NewSession>>();
 
@@ -99,8 +107,26 @@ export class Sessions {
     return { cookieValue, id, expiresAt: record.expiresAt };
   }
 
+  /**
+   * The live session of a cookie (or handle) value. An embed session read before is used again while the store says
+   * nothing has changed since (its change mark, which another process's revocation changes too) and it has not
+   * expired; login sessions, whose last use and tokens move, are always read.
+   */
   find(cookieValue: string): Promise<FoundSession | undefined> {
-    return COOKIE_VALUE.test(cookieValue) ? this.findById(sessionIdOf(cookieValue)) : Promise.resolve(undefined);
+    if (!COOKIE_VALUE.test(cookieValue)) return Promise.resolve(undefined);
+    const mark = this.store.changeMark?.();
+    if (mark !== undefined) {
+      const kept = this.recent.get(cookieValue);
+      if (kept !== undefined && kept.mark === mark && kept.found.record.expiresAt > Date.now() / 1000) return Promise.resolve(kept.found);
+    }
+    return this.findById(sessionIdOf(cookieValue)).then((found) => {
+      this.recent.delete(cookieValue);
+      if (mark !== undefined && found !== undefined && found.record.kind === undefined) {
+        this.recent.set(cookieValue, { mark, found });
+        if (this.recent.size > RECENT_SESSIONS) this.recent.delete(this.recent.keys().next().value as string);
+      }
+      return found;
+    });
   }
 
   async findById(id: string): Promise<FoundSession | undefined> {

@@ -41,6 +41,8 @@ export class SqliteSessionStore implements SessionStore {
   private readonly listeners = new Set<(event: SessionEndEvent) => void>();
   private poller: NodeJS.Timeout | undefined;
   private lastEvent = 0;
+  /** Counts this process's changes to session records; SQLite's data_version counts the other connections' commits. */
+  private changes = 0;
 
   constructor(path: string) {
     if (path !== ':memory:') {
@@ -95,6 +97,7 @@ export class SqliteSessionStore implements SessionStore {
       lastEvent: this.db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM session_events'),
       eventsAfter: this.db.prepare<[number], { seq: number; origin: string; event: string }>('SELECT seq, origin, event FROM session_events WHERE seq > ? ORDER BY seq'),
       dropEvents: this.db.prepare<[number]>('DELETE FROM session_events WHERE at < ?'),
+      dataVersion: this.db.prepare<[], number>('PRAGMA data_version').pluck(),
     };
   }
 
@@ -109,25 +112,35 @@ export class SqliteSessionStore implements SessionStore {
     return rows.map(recordOf);
   }
 
+  /** Changes with every write to the file: this process's (counted here) and every other connection's (data_version). */
+  changeMark(): string {
+    return `${this.changes}:${this.statements.dataVersion.get() ?? ''}`;
+  }
+
   async put(record: SessionRecord): Promise<void> {
+    this.changes += 1;
     const { id, issuer, subject, expiresAt, lastSeenAt, ...data } = record;
     this.statements.put.run(id, issuer, subject, JSON.stringify(data), expiresAt, record.sid ?? null, lastSeenAt ?? null);
   }
 
   async touch(id: string, seenAt: number): Promise<void> {
+    this.changes += 1;
     this.statements.touch.run(seenAt, id);
   }
 
   async delete(id: string): Promise<boolean> {
+    this.changes += 1;
     return this.statements.delete.run(id).changes > 0;
   }
 
   async deleteBySubject(issuer: string, subject: string, only?: 'embed'): Promise<string[]> {
+    this.changes += 1;
     const statement = only === 'embed' ? this.statements.deleteEmbedBySubject : this.statements.deleteBySubject;
     return statement.all(issuer, subject).map((row) => row.id);
   }
 
   async deleteBySid(issuer: string, sid: string): Promise<string[]> {
+    this.changes += 1;
     return this.statements.deleteBySid.all(issuer, sid).map((row) => row.id);
   }
 
@@ -195,6 +208,7 @@ export class SqliteSessionStore implements SessionStore {
   }
 
   async sweep(nowSeconds: number): Promise<number> {
+    this.changes += 1;
     this.statements.sweepClaims.run(nowSeconds * 1000);
     this.statements.sweepTickets.run(nowSeconds * 1000);
     return this.statements.sweep.run(nowSeconds).changes;

@@ -74,6 +74,12 @@ export interface SessionStore {
    * Stores whose events cannot be lost (memory, SQLite's event table) leave it out.
    */
   onEventGap?(listener: () => void): void;
+  /**
+   * A value that changes whenever a session record may have changed, in this process or another one sharing the
+   * store; undefined when the store cannot tell. While it stays the same, a record read earlier is still what the
+   * store holds (its expiry apart), so the gateway may use it again without reading the store.
+   */
+  changeMark?(): string | undefined;
   /** Removes expired records. */
   sweep(nowSeconds: number): Promise<number>;
   close(): Promise<void>;
