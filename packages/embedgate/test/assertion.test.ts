@@ -44,6 +44,42 @@ describe('X-Embedgate-Assertion', () => {
     return assertion as string;
   }
 
+  it('apps[].identity_headers sends only the identity headers an app reads, over HTTP and forward-auth; an incoming copy of a left-out header is still dropped', async () => {
+    const gw = await startGateway({
+      ...config(),
+      trusted_proxies: ['127.0.0.1/32'],
+      apps: [
+        { name: 'sales', prefix: '/sales/', upstream: upstream.url, allow: { roles: ['analyst'] }, identity_headers: ['user'] },
+        { name: 'hr', prefix: '/hr/', upstream: upstream.url, allow: { roles: ['analyst'] }, identity_headers: ['assertion'] },
+        { name: 'all', prefix: '/all/', upstream: upstream.url, allow: { roles: ['analyst'] } },
+      ],
+    });
+    try {
+      const token = await op.sign(op.claims({ roles: ['analyst'], email: 'ana@example.com' }));
+      const forged = { 'x-forwarded-groups': 'admin', 'x-embedgate-assertion': 'forged', 'x-forwarded-email': 'boss@example.com' };
+      const identityOf = async (path: string): Promise<Record<string, unknown>> => {
+        upstream.clear();
+        assert.equal((await gw.fetch(path, { token, headers: forged })).status, 200);
+        const headers = upstream.last()?.headers ?? {};
+        return Object.fromEntries(['x-forwarded-user', 'x-forwarded-groups', 'x-forwarded-email', 'x-embedgate-assertion']
+          .filter((name) => headers[name] !== undefined).map((name) => [name, name === 'x-embedgate-assertion' ? 'signed' : headers[name]]));
+      };
+      assert.deepEqual(await identityOf('/sales/'), { 'x-forwarded-user': 'user-1' }, 'user only; the forged groups, email and assertion are gone');
+      const hr = await identityOf('/hr/');
+      assert.deepEqual(Object.keys(hr), ['x-embedgate-assertion']);
+      assert.notEqual(upstream.last()?.headers['x-embedgate-assertion'], 'forged');
+      assert.deepEqual(Object.keys(await identityOf('/all/')).sort(), ['x-embedgate-assertion', 'x-forwarded-email', 'x-forwarded-groups', 'x-forwarded-user']);
+      // Forward-auth answers with the same choice.
+      const auth = await gw.fetch('/_embedgate/auth', { token, headers: { 'x-forwarded-uri': '/sales/', 'x-forwarded-method': 'GET' } });
+      assert.equal(auth.status, 200);
+      assert.equal(auth.headers.get('x-forwarded-user'), 'user-1');
+      assert.equal(auth.headers.get('x-forwarded-groups'), null);
+      assert.equal(auth.headers.get('x-embedgate-assertion'), null);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('verifies against /_embedgate/jwks.json with aud = app name and carries the identity', async () => {
     const gw = await startGateway(config());
     try {

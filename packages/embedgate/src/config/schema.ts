@@ -133,6 +133,11 @@ const appSchema = z.strictObject({
   connect_timeout_ms: z.number().int().min(100).max(120000).default(5000),
   response_timeout_ms: z.number().int().min(100).max(3600000).default(60000),
   embed: z.strictObject({ bridge: bridgeSchema.optional() }).optional(),
+  /**
+   * The identity headers the app gets: X-Forwarded-User, -Groups, -Email and the signed X-Embedgate-Assertion. All by
+   * default; leaving out what the app does not read saves work on every request (the assertion is signed per user).
+   */
+  identity_headers: z.array(z.enum(['user', 'groups', 'email', 'assertion'])).default(['user', 'groups', 'email', 'assertion']),
 });
 
 /** 32 or more random bytes, base64 or base64url (e.g. `openssl rand -base64 32`). */

@@ -51,5 +51,6 @@ export async function forwardAuth(req: IncomingMessage, res: ServerResponse, dep
       ? { status: 403, error: 'callback_rules_need_proxy_mode', message: 'Dash callback rules can only be enforced when the gateway proxies the request.' }
       : undefined);
   if (denial !== undefined) return deny(denial, app, identity);
-  ok(res, identityHeaders(identity, await deps.assertions.assertionFor(identity, app.config.name)));
+  const include = app.config.identity_headers;
+  ok(res, identityHeaders(identity, include.includes('assertion') ? await deps.assertions.assertionFor(identity, app.config.name) : undefined, include));
 }

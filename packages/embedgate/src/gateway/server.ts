@@ -252,7 +252,8 @@ export class Gateway {
     }
     const identity = decision.kind === 'allow' ? decision.identity : undefined;
     const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
-      identity && await this.assertions.assertionFor(identity, app.config.name));
+      identity && app.config.identity_headers.includes('assertion') ? await this.assertions.assertionFor(identity, app.config.name) : undefined,
+      app.config.identity_headers);
     this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
     const failure = await this.upstream.forward(req, res, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
@@ -335,7 +336,8 @@ export class Gateway {
     if (decision.kind === 'deny') return refuse(decision.denial, app, decision.identity);
     const identity = decision.kind === 'allow' ? decision.identity : undefined;
     const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
-      identity && await this.assertions.assertionFor(identity, app.config.name));
+      identity && app.config.identity_headers.includes('assertion') ? await this.assertions.assertionFor(identity, app.config.name) : undefined,
+      app.config.identity_headers);
     this.websockets.forward(req, socket, head, {
       app, path: AppTable.upstreamPath(app, target.path, target.query), headers, expiresAt: identity?.expiresAt,
       ...(decision.kind === 'allow' && decision.sessionId !== undefined ? { sessionId: decision.sessionId } : {}),

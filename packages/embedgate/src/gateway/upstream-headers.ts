@@ -10,6 +10,11 @@ function headerSafe(value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
+/** The identity headers an app may get (apps[].identity_headers). */
+export type IdentityHeader = 'user' | 'groups' | 'email' | 'assertion';
+const ALL_IDENTITY_HEADERS: readonly IdentityHeader[] = ['user', 'groups', 'email', 'assertion'];
+const USER_HEADER_NAMES = { user: 'x-forwarded-user', groups: 'x-forwarded-groups', email: 'x-forwarded-email' } as const;
+
 export function upstreamHeaders(
   req: IncomingMessage,
   client: ClientAddress,
@@ -17,6 +22,7 @@ export function upstreamHeaders(
   forwardAuthorization: boolean,
   identity: Identity | undefined,
   assertion: string | undefined,
+  include: readonly IdentityHeader[] = ALL_IDENTITY_HEADERS,
 ): HeaderMap {
   const headers = forwardableRequestHeaders(req.headers, forwardAuthorization);
   if (typeof headers.cookie === 'string') {
@@ -28,7 +34,7 @@ export function upstreamHeaders(
   headers['x-forwarded-proto'] = client.proto;
   if (client.host !== '') headers['x-forwarded-host'] = client.host;
   headers['x-request-id'] = requestId;
-  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion));
+  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion, include));
   return headers;
 }
 
@@ -48,9 +54,18 @@ function userHeaders(identity: Identity): Record<string, string> {
   return headers;
 }
 
-/** The identity headers the gateway sets: user, email, groups and the signed assertion. */
-export function identityHeaders(identity: Identity, assertion: string | undefined): Record<string, string> {
-  const headers = { ...userHeaders(identity) };
-  if (assertion !== undefined) headers['x-embedgate-assertion'] = assertion;
+/** The identity headers the gateway sets: user, email, groups and the signed assertion, or those `include` names. */
+export function identityHeaders(identity: Identity, assertion: string | undefined, include: readonly IdentityHeader[] = ALL_IDENTITY_HEADERS): Record<string, string> {
+  const user = userHeaders(identity);
+  const headers: Record<string, string> = {};
+  if (include.length === ALL_IDENTITY_HEADERS.length) Object.assign(headers, user);
+  else {
+    for (const name of include) {
+      if (name === 'assertion') continue;
+      const value = user[USER_HEADER_NAMES[name]];
+      if (value !== undefined) headers[USER_HEADER_NAMES[name]] = value;
+    }
+  }
+  if (assertion !== undefined && include.includes('assertion')) headers['x-embedgate-assertion'] = assertion;
   return headers;
 }
