@@ -47,6 +47,12 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);
   }
+  const front = http.rows.find((r) => r.id === 'nginx-auth');
+  const nginx = http.rows.find((r) => r.id === 'nginx');
+  if (front !== undefined && bearer !== undefined && nginx !== undefined) {
+    lines.push(`nginx in front (auth_request to the gateway for each request, then nginx proxies): ${int(front.peak.rps)} req/s = `
+      + `${(front.peak.rps / bearer.peak.rps).toFixed(2)}× the gateway proxying alone (bearer), ${(front.peak.rps / nginx.peak.rps).toFixed(2)}× the nginx reverse proxy`);
+  }
   return lines;
 }
 

@@ -6,12 +6,12 @@ import { freePort, startChild, waitForPort, type Child } from './children.js';
 import type { Target } from './load.js';
 import { createSession, dashCallbackBody, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
 import { AUDIENCE, startIssuer } from './servers/issuer.js';
-import { findNginx, startNginxProxy, startNginxUpstream } from './servers/nginx.js';
+import { findNginx, startNginxAuthRequest, startNginxProxy, startNginxUpstream } from './servers/nginx.js';
 import { REQUEST_PATH } from './servers/payload.js';
 
 /** One row of the side-by-side table. */
 export interface HttpConfig {
-  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'dash' | 'express';
+  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'dash' | 'nginx-auth' | 'express';
   label: string;
   target: Target;
 }
@@ -39,6 +39,20 @@ async function startTsServer(name: string, file: string, args: (port: number) =>
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
+/**
+ * A request the check refuses is handed to the gateway, which may then proxy it itself (still a 200): make sure the
+ * check passes, so that the row measures nginx proxying, not the gateway.
+ */
+async function assertNginxProxies(frontUrl: string, gatewayUrl: string, token: string): Promise<void> {
+  const response = await fetch(`${frontUrl}${REQUEST_PATH}`, { headers: { authorization: `Bearer ${token}` } });
+  await response.arrayBuffer();
+  const metrics = await (await fetch(`${gatewayUrl}/metrics`)).text();
+  const proxiedByGateway = /^embedgate_requests_total\{[^}]*outcome="proxied"[^}]*\} [1-9]/m.test(metrics);
+  if (response.status !== 200 || proxiedByGateway) {
+    throw new Error(`nginx → embedgate (auth_request): the check did not let the request through (${response.status}${proxiedByGateway ? ', proxied by the gateway' : ''})`);
+  }
+}
+
 export async function startWorld(dir: string, wants: { comparison: boolean }): Promise<World> {
   const children: Child[] = [];
   const issuer = await startIssuer();
@@ -62,15 +76,25 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
   const configs: HttpConfig[] = [];
   if (wants.comparison) {
     const bearer = { authorization: `Bearer ${token}` };
-    const [bare, express, nginxProxy] = await Promise.all([
+    const [bare, express, nginxProxy, nginxAuth] = await Promise.all([
       startTsServer('bare proxy', 'bare-proxy.ts', (port) => [String(port), upstreamUrl]),
       startTsServer('express stack', 'express-stack.ts', (port) => [String(port), upstreamUrl, issuer.issuer, AUDIENCE]),
       nginx === undefined ? undefined : (async () => {
         const port = await freePort();
         return { url: `http://127.0.0.1:${port}`, child: await startNginxProxy(nginx, join(dir, 'nginx-proxy'), port, Number(new URL(upstreamUrl).port)) };
       })(),
+      // nginx in front (docs/operations.md): auth_request to a gateway of its own that trusts it, then the upstream.
+      nginx === undefined ? undefined : (async () => {
+        const behind = await startGateway('embedgate behind nginx', { ...await gatewaySetup('gateway-behind-nginx', 1), trustedProxies: ['127.0.0.1'] });
+        children.push(behind.child);
+        const port = await freePort();
+        const child = await startNginxAuthRequest(nginx, join(dir, 'nginx-auth'), port, Number(new URL(behind.url).port), Number(new URL(upstreamUrl).port));
+        const url = `http://127.0.0.1:${port}`;
+        await assertNginxProxies(url, behind.url, token);
+        return { url, child };
+      })(),
     ]);
-    children.push(bare.child, express.child, ...(nginxProxy === undefined ? [] : [nginxProxy.child]));
+    children.push(bare.child, express.child, ...[nginxProxy, nginxAuth].flatMap((started) => (started === undefined ? [] : [started.child])));
     const cookie = await createSession(gateway.url, token);
     configs.push(
       { id: 'upstream', label: `upstream directly (${nginx === undefined ? 'Node' : 'nginx'})`, target: { url: `${upstreamUrl}${REQUEST_PATH}` } },
@@ -82,6 +106,7 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
         id: 'dash', label: 'embedgate, Dash callback rule (POST)',
         target: { url: `${gateway.url}/sales/_dash-update-component`, method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: dashCallbackBody() },
       },
+      ...(nginxAuth === undefined ? [] : [{ id: 'nginx-auth' as const, label: 'nginx → embedgate (auth_request)', target: { url: `${nginxAuth.url}${REQUEST_PATH}`, headers: bearer } }]),
       { id: 'express', label: 'Express + jwt-bearer + http-proxy-mw', target: { url: `${express.url}${REQUEST_PATH}`, headers: bearer } },
     );
   }

@@ -88,6 +88,11 @@ export const PREREQUISITES: Prerequisite[] = [
     present: () => isExecutable(process.env.EMBEDGATE_XVFB ?? '/usr/bin/Xvfb'),
   },
   {
+    purpose: 'the nginx-front test runs the docs\' nginx recipe (TLS, auth_request, proxy mode) with a real nginx',
+    packages: ['nginx'],
+    present: () => isExecutable(process.env.EMBEDGATE_NGINX ?? '/usr/sbin/nginx'),
+  },
+  {
     purpose: 'the session tests run gateways sharing a real Redis',
     packages: ['redis-server'],
     present: () => isExecutable(process.env.EMBEDGATE_REDIS_SERVER ?? '/usr/bin/redis-server'),

@@ -21,6 +21,8 @@ export interface GatewaySetup {
   /** `routes` entries of the app; the last one matches REQUEST_PATH, the others never match. */
   routes: number;
   workers?: number;
+  /** `trusted_proxies`: set for the gateway nginx asks with auth_request (it must believe X-Forwarded-Uri). */
+  trustedProxies?: string[];
   /** Extra node options for the gateway process, e.g. --cpu-prof. */
   nodeOptions?: string[];
 }
@@ -47,6 +49,7 @@ export function gatewayConfig(setup: GatewaySetup): Record<string, unknown> {
     listen: `127.0.0.1:${setup.port}`,
     public_url: url,
     data_dir: join(setup.dir, 'data'),
+    ...(setup.trustedProxies === undefined ? {} : { trusted_proxies: setup.trustedProxies }),
     issuers: [{ issuer: setup.issuer, audiences: [AUDIENCE], algorithms: ['RS256'] }],
     // Embedding on, as where the apps are framed by a host site: responses get the embedding headers.
     embed: { allowed_origins: ['http://127.0.0.1:3000'] },

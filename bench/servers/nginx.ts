@@ -78,3 +78,60 @@ export function startNginxProxy(binary: string, dir: string, port: number, upstr
     }
   }`);
 }
+
+/**
+ * nginx in front of the gateway as docs/operations.md's "nginx in front" recipe sets up an app without callback rules:
+ * `auth_request` to the gateway's /_embedgate/auth for every request, the identity headers of the check passed to the
+ * upstream, denials answered by the gateway. The same lines for /sales/ (the bench's path), without TLS (like every
+ * other row) and without the port-80 redirect.
+ */
+export function startNginxAuthRequest(binary: string, dir: string, port: number, gatewayPort: number, upstreamPort: number): Promise<Child> {
+  const common = `proxy_set_header Host              $host;
+      proxy_set_header X-Forwarded-For   $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host  $host;
+      proxy_set_header X-Request-Id      $request_id;`;
+  return start(binary, dir, 'nginx auth_request', port, `  upstream embedgate { server 127.0.0.1:${gatewayPort}; keepalive 64; }
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen 127.0.0.1:${port};
+    proxy_http_version 1.1;
+    location /sales/ {
+      auth_request /_embedgate_auth;
+      auth_request_set $embedgate_user      $upstream_http_x_forwarded_user;
+      auth_request_set $embedgate_email     $upstream_http_x_forwarded_email;
+      auth_request_set $embedgate_groups    $upstream_http_x_forwarded_groups;
+      auth_request_set $embedgate_assertion $upstream_http_x_embedgate_assertion;
+      error_page 401 403 500 = @embedgate;
+      proxy_pass http://app;
+      proxy_set_header X-Forwarded-User      $embedgate_user;
+      proxy_set_header X-Forwarded-Email     $embedgate_email;
+      proxy_set_header X-Forwarded-Groups    $embedgate_groups;
+      proxy_set_header X-Embedgate-Assertion $embedgate_assertion;
+      proxy_set_header Authorization         "";
+      ${common}
+      proxy_set_header Upgrade           $http_upgrade;
+      proxy_set_header Connection        $connection_upgrade;
+    }
+    location = /_embedgate_auth {
+      internal;
+      proxy_pass http://embedgate/_embedgate/auth;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length     "";
+      proxy_method $request_method;
+      proxy_set_header X-Forwarded-Method $request_method;
+      proxy_set_header X-Forwarded-Uri    $request_uri;
+      proxy_set_header X-Forwarded-For    $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto  $scheme;
+      proxy_set_header X-Forwarded-Host   $host;
+      proxy_set_header X-Request-Id       $request_id;
+      proxy_set_header Connection         "";
+    }
+    location @embedgate {
+      proxy_pass http://embedgate;
+      ${common}
+      proxy_set_header Connection "";
+    }
+  }`);
+}
