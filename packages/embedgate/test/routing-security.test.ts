@@ -6,6 +6,7 @@ import { ConfigError, parseConfig } from '../src/config/load.js';
 import { eventually, startGateway, type RunningGateway } from './support/gateway.js';
 import { startHostileOp, type HostileOp } from './support/hostile-op.js';
 import { rawRequest } from './support/raw-http.js';
+import { freePort } from './support/idp.js';
 import { startUpstream, type Upstream } from './support/upstream.js';
 
 let op: HostileOp;
@@ -177,6 +178,34 @@ describe('forward-auth and proxy trust', () => {
     assert.equal(allowed.headers.get('x-forwarded-groups'), 'analyst');
     assert.match(allowed.headers.get('x-embedgate-assertion') ?? '', /^[\w-]+\.[\w-]+\.[\w-]+$/);
     assert.equal((await forwardAuth(proxied, '/app/public/x')).headers.get('x-forwarded-user'), null, 'a public answer names nobody');
+  });
+
+  it('forward-auth applies the session cookie\'s same-origin rule to the checked request\'s method (X-Forwarded-Method), not the check\'s own GET', async () => {
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const embedded = await startGateway({
+      listen: `127.0.0.1:${port}`, public_url: origin, trusted_proxies: ['127.0.0.1'],
+      issuers: [{ issuer: op.issuer, audiences: [op.audience] }], embed: { allowed_origins: ['http://host.example'] },
+      sessions: { store: 'memory:' }, apps: appsFor(upstream.url),
+    });
+    try {
+      await eventually(async () => (await embedded.fetch('/readyz')).status === 200);
+      const made = await embedded.fetch('/_embedgate/session', {
+        method: 'POST', token: await tokenFor(ALICE), headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ path: '/app/admin' }),
+      });
+      assert.equal(made.status, 200);
+      const cookie = (made.headers.getSetCookie()[0] ?? '').split(';')[0] as string;
+      const check = (method: string, from: string): Promise<Response> =>
+        forwardAuth(embedded, '/app/admin', undefined, { cookie, origin: from, 'x-forwarded-method': method });
+      const crossSitePost = await check('POST', 'https://evil.example');
+      assert.equal(crossSitePost.status, 403, 'another site cannot ride on the cookie through the proxy');
+      assert.equal(await errorOf(crossSitePost), 'cross_site_request');
+      assert.equal((await check('DELETE', 'https://evil.example')).status, 403);
+      assert.equal((await check('POST', origin)).status, 200, 'the framed app itself may');
+      assert.equal((await check('GET', 'https://evil.example')).status, 200, 'a GET needs no same-origin proof');
+    } finally {
+      await embedded.close();
+    }
   });
 
   it('78: by default no proxy is trusted, so forged X-Forwarded-* never reach the app', async () => {

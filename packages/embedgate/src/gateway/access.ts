@@ -47,21 +47,23 @@ export class AccessControl {
 
   /**
    * A bearer token wins; without one, a WebSocket ticket for `app`, an embed session handle (worker mode), then a
-   * session cookie. A cookie-authenticated request that changes state must come from the gateway's own origin (the
+   * session cookie. `method` is the request's, or for forward-auth the method of the request the proxy checks. A cookie-authenticated request that changes state must come from the gateway's own origin (the
    * framed app), so another site cannot ride on the cookie; a handle needs no such check, as no other site can set
    * that header (the gateway answers no CORS request for it).
    */
-  async authenticate(req: IncomingMessage, app?: string): Promise<Authentication> {
+  async authenticate(req: IncomingMessage, app?: string, method = req.method ?? 'GET'): Promise<Authentication> {
     const bearer = await authenticateRequest(this.verifier, req);
     if (!('denial' in bearer) || bearer.denial.error !== 'missing_token') return bearer;
-    return this.authenticateSession(req, app, bearer);
+    return this.authenticateSession(req, app, bearer, method);
   }
 
   /**
    * The session a request carries, whatever bearer it has too (the frame script may add one): for the gateway's own
    * session-bound endpoints. `none` is the outcome when it carries no session at all.
    */
-  async authenticateSession(req: IncomingMessage, app?: string, none: Authentication = { denial: SESSION_EXPIRED }): Promise<Authentication> {
+  async authenticateSession(
+    req: IncomingMessage, app?: string, none: Authentication = { denial: SESSION_EXPIRED }, method = req.method ?? 'GET',
+  ): Promise<Authentication> {
     const ticket = app === undefined ? undefined : ticketOf(req);
     if (ticket !== undefined) {
       const session = await this.sessions.redeemTicket(ticket, app as string);
@@ -87,7 +89,7 @@ export class AccessControl {
         outcome = { denial: SESSION_EXPIRED };
         continue;
       }
-      if (!SAFE_METHODS.has(req.method ?? 'GET') && !this.sameOrigin(req)) {
+      if (!SAFE_METHODS.has(method) && !this.sameOrigin(req)) {
         return { denial: { status: 403, error: 'cross_site_request', message: 'Session requests that change data must come from the app itself.' } };
       }
       return { identity: session.identity, sessionId: session.id };

@@ -40,7 +40,9 @@ export async function forwardAuth(req: IncomingMessage, res: ServerResponse, dep
   const app = match?.kind === 'app' ? match.app : undefined;
   if (target !== undefined && app !== undefined && app.policy.isPublic(target.path)) return ok(res, {});
 
-  const result = await access.authenticate(req);
+  // The session cookie's same-origin rule applies to the method of the request being checked: the one the proxy
+  // names (Traefik and Caddy send the check itself as GET), else the check's own (nginx with proxy_method).
+  const result = await access.authenticate(req, undefined, typeof forwardedMethod === 'string' && /^[A-Z]+$/.test(forwardedMethod) ? forwardedMethod : req.method);
   if ('denial' in result) return deny(result.denial, app);
   const { identity } = result;
   if (target === undefined || app === undefined) {
