@@ -55,9 +55,9 @@ export interface EmbedFigures {
 }
 
 function scriptSizes(): ScriptSize[] {
-  return ['host', 'host.module', 'frame', 'bootstrap', 'worker', 'worker-page'].map((name) => {
-    const body = readFileSync(new URL(`../packages/embed/dist/${name}.min.js`, import.meta.url));
-    return { name: `${name}.min.js`, minBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
+  return ['host.min.js', 'host.module.min.js', 'frame.min.js', 'bootstrap.min.js', 'worker.min.js', 'worker-page.min.js', 'bridge.min.js', 'host-bridge.min.mjs'].map((name) => {
+    const body = readFileSync(new URL(`../packages/embed/dist/${name}`, import.meta.url));
+    return { name, minBytes: body.length, gzipBytes: gzipSync(body, { level: 9 }).length };
   });
 }
 

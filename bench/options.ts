@@ -35,7 +35,8 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--only LIST] [--skip LI
 
 Sections (comma-separated LIST): ${SECTIONS.join(', ')}.
   http     the side-by-side table: upstream, bare Node proxy, nginx (when installed), embedgate (bearer, cookie,
-           Dash callback), Express stack: peak throughput and latency at half the bare proxy's peak
+           worker-mode handle, Dash callback), nginx → embedgate (auth_request, when installed), Express stack: peak
+           throughput and latency at half the bare proxy's peak
   tokens   token verification per token, in process
   routes   policy with 1 and 1,000 routes: gateway throughput and in-process evaluation time
   memory   gateway RSS at 1,000 connections; memory per stored session (100,000 sessions)

@@ -22,6 +22,9 @@ const check = (name: string, target: string, value: number | undefined, format: 
 export function checkTargets(results: Results): TargetCheck[] {
   const row = (id: string) => results.http?.rows.find((r) => r.id === id);
   const bearer = row('bearer');
+  const cookie = row('cookie');
+  const handle = row('handle');
+  const dash = row('dash');
   const bare = row('bare');
   const express = row('express');
   const ratio = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined ? undefined : a / b);
@@ -31,6 +34,10 @@ export function checkTargets(results: Results): TargetCheck[] {
     check('bearer throughput vs bare Node proxy', '≥ 0.85×', ratio(bearer?.peak.rps, bare?.peak.rps), (v) => `${v.toFixed(2)}×`, (v) => v >= 0.85),
     check('bearer throughput vs Express stack', '≥ 3×', ratio(bearer?.peak.rps, express?.peak.rps), (v) => `${v.toFixed(2)}×`, (v) => v >= 3),
     check('p99 added over bare proxy (half its peak)', '≤ 1 ms', bearer && bare && bearer.atRate.p99 - bare.atRate.p99, (v) => `${v.toFixed(2)} ms`, (v) => v <= 1),
+    check('session cookie throughput vs bearer', '≥ 1×', ratio(cookie?.peak.rps, bearer?.peak.rps), (v) => `${v.toFixed(2)}×`, (v) => v >= 1),
+    check('session cookie p99 added over bare proxy (half its peak)', '≤ 1 ms', cookie && bare && cookie.atRate.p99 - bare.atRate.p99, (v) => `${v.toFixed(2)} ms`, (v) => v <= 1),
+    check('worker-mode handle throughput vs bearer', '≥ 1×', ratio(handle?.peak.rps, bearer?.peak.rps), (v) => `${v.toFixed(2)}×`, (v) => v >= 1),
+    check('Dash callback (callback rules) throughput vs bearer', '≥ 0.8×', ratio(dash?.peak.rps, bearer?.peak.rps), (v) => `${v.toFixed(2)}×`, (v) => v >= 0.8),
     check('cached token verification', '≤ 10 µs', results.tokens?.cachedUs, (v) => `${v.toFixed(2)} µs`, (v) => v <= 10),
     check('uncached RS256 vs node:crypto.verify', '≤ 2×', ratio(results.tokens?.uncachedUs, results.tokens?.cryptoVerifyUs), (v) => `${v.toFixed(2)}×`, (v) => v <= 2),
     check('1,000 routes vs 1 route (throughput lost)', '≤ 5 %', results.routes && 100 * (1 - results.routes.thousandRoutesRps / results.routes.oneRouteRps),
@@ -44,7 +51,7 @@ export function checkTargets(results: Results): TargetCheck[] {
     check('embed handshake, attach({ src }) first', '≤ 20 ms', results.embed?.attachAddedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 20),
     check('bridge adds, vs a click in the frame', '≤ 5 ms', results.bridge?.addedMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 5),
     check('bridge adds, vs set_props in the frame', '≤ 5 ms', results.bridge?.addedOverSetPropsMs, (v) => `${v.toFixed(1)} ms`, (v) => v <= 5),
-    ...['host.min.js', 'host.module.min.js', 'frame.min.js', 'bootstrap.min.js', 'worker.min.js', 'worker-page.min.js'].map((name) => check(`${name} min+gzip`, '≤ 3 KB', scripts.find((s) => s.name === name)?.gzipBytes,
+    ...['host.min.js', 'host.module.min.js', 'frame.min.js', 'bootstrap.min.js', 'worker.min.js', 'worker-page.min.js', 'bridge.min.js', 'host-bridge.min.mjs'].map((name) => check(`${name} min+gzip`, '≤ 3 KB', scripts.find((s) => s.name === name)?.gzipBytes,
       (v) => `${v} B`, (v) => v <= SCRIPT_BUDGET_BYTES)),
   ];
 }

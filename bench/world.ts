@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startChild, waitForPort, type Child } from './children.js';
 import type { Target } from './load.js';
-import { createSession, dashCallbackBody, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
+import { createHandle, createSession, dashCallbackBody, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
 import { AUDIENCE, startIssuer } from './servers/issuer.js';
 import { findNginx, startNginxAuthRequest, startNginxProxy, startNginxUpstream } from './servers/nginx.js';
 import { REQUEST_PATH } from './servers/payload.js';
 
 /** One row of the side-by-side table. */
 export interface HttpConfig {
-  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'dash' | 'nginx-auth' | 'express';
+  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
   label: string;
   target: Target;
 }
@@ -102,6 +102,10 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
       ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` } }]),
       { id: 'bearer', label: 'embedgate, bearer token', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: bearer } },
       { id: 'cookie', label: 'embedgate, embed session cookie', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { cookie } } },
+      {
+        id: 'handle', label: 'embedgate, worker-mode handle',
+        target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { 'x-embedgate-session': await createHandle(gateway.url, token) } },
+      },
       {
         id: 'dash', label: 'embedgate, Dash callback rule (POST)',
         target: { url: `${gateway.url}/sales/_dash-update-component`, method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: dashCallbackBody() },

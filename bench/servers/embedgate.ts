@@ -94,6 +94,18 @@ export async function createSession(gatewayUrl: string, token: string): Promise<
   return cookie;
 }
 
+/** A worker-mode session handle (what the frame's service worker puts in X-Embedgate-Session), made as the frame does. */
+export async function createHandle(gatewayUrl: string, token: string): Promise<string> {
+  const response = await fetch(`${gatewayUrl}/_embedgate/session`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, origin: gatewayUrl, 'content-type': 'application/json' },
+    body: JSON.stringify({ path: '/sales/', handle: true }),
+  });
+  const { handle } = (await response.json()) as { handle?: string };
+  if (response.status !== 200 || typeof handle !== 'string') throw new Error(`POST /_embedgate/session for a handle answered ${response.status}`);
+  return handle;
+}
+
 /** A Dash callback request body as Dash 2 sends it, naming one output. */
 export function dashCallbackBody(): string {
   const [id, property] = DASH_OUTPUT.split('.') as [string, string];
