@@ -4,6 +4,7 @@
 // crash), and the gateways reconnect by themselves when it is back.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { RedisSessionStore } from '../src/sessions/redis.js';
 import type { SessionRecord } from '../src/sessions/types.js';
 import { eventually, startGateway, type RunningGateway } from './support/gateway.js';
@@ -97,6 +98,27 @@ describe('Redis session store', () => {
       assert.deepEqual((await store.list('bob')).map((r) => r.id), ['b1']);
       await eventually(async () => (await store.get('short')) === undefined, 5000);
     } finally {
+      await store.close();
+    }
+  });
+
+  it('a user\'s index of session ids does not grow for ever: ids of sessions that are gone are dropped as new ones come', async () => {
+    const store = new RedisSessionStore(redis.url);
+    const client = new Redis(redis.url);
+    try {
+      // 200 sessions one after another, each ended before the next (as renewals and sign-ins do), one still live.
+      for (let i = 0; i < 200; i += 1) {
+        await store.put(record(`dana-${i}`, 'dana'));
+        if (i < 199) await store.delete(`dana-${i}`);
+      }
+      const index = (await client.keys('embedgate:subject:*')).find((key) => Buffer.from(key.split(':').pop() as string, 'base64url').toString().endsWith('\ndana'));
+      assert.ok(index !== undefined, 'the user\'s index');
+      const size = await client.scard(index);
+      assert.ok(size <= 33, `the index holds ${size} ids for 1 live session`);
+      assert.equal(await client.sismember(index, 'dana-199'), 1, 'the live one is kept');
+      assert.deepEqual(await store.deleteBySubject('https://op.example', 'dana'), ['dana-199'], 'revoking the user still finds it');
+    } finally {
+      client.disconnect();
       await store.close();
     }
   });

@@ -22,6 +22,21 @@ const ticketKey = (key: string): string => `${PREFIX}ticket:${key}`;
 
 /** Writes the last-seen time only into a session that still exists (a new key would have no expiry). */
 const TOUCH_SCRIPT = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], 'seen', ARGV[1]) end return 0";
+/**
+ * Adds a session id to an index set and, once the set holds more than ARGV[2] ids, drops the ids whose session is
+ * gone (ended, replaced or expired: Redis expires the session itself, not its id in the index), so that a user who
+ * keeps renewing does not grow the set for ever. ARGV[3] is the session key prefix.
+ */
+const INDEX_SCRIPT = `redis.call('sadd', KEYS[1], ARGV[1])
+if redis.call('scard', KEYS[1]) > tonumber(ARGV[2]) then
+  for _, id in ipairs(redis.call('smembers', KEYS[1])) do
+    if redis.call('exists', ARGV[3] .. id) == 0 then redis.call('srem', KEYS[1], id) end
+  end
+end
+return 1`;
+/** An index set is pruned when it holds more ids than this. */
+const INDEX_PRUNE_ABOVE = 32;
+
 /** Releases a lock only for the holder that took it. */
 const UNLOCK_SCRIPT = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
@@ -93,7 +108,10 @@ export class RedisSessionStore implements SessionStore {
     if (lastSeenAt !== undefined) write.hsetnx(sessionKey(record.id), 'seen', String(lastSeenAt));
     write.expireat(sessionKey(record.id), record.expiresAt);
     // An index lives as long as the longest session in it (NX: a new key; GT: only ever later).
-    for (const index of indexes) write.sadd(index, record.id).expireat(index, record.expiresAt, 'NX').expireat(index, record.expiresAt, 'GT');
+    for (const index of indexes) {
+      write.eval(INDEX_SCRIPT, 1, index, record.id, INDEX_PRUNE_ABOVE, sessionKey(''))
+        .expireat(index, record.expiresAt, 'NX').expireat(index, record.expiresAt, 'GT');
+    }
     await this.run(() => write.exec());
   }
 
