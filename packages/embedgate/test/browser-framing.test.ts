@@ -9,6 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Frame } from 'playwright-core';
 import { launchChromium, openTab, rawHeaders, type BrowserTab } from './support/chromium.js';
+import { postMessageCalls } from './support/post-message-calls.js';
 import { eventually } from './support/gateway.js';
 import { rawRequest } from './support/raw-http.js';
 import {
@@ -346,44 +347,3 @@ describe('security cases H (framing, postMessage)', () => {
     ctx.diagnostic(`same-site other origin (${env.other.origin}): cookie ${sameSiteHeaders.cookie?.includes(SESSION_COOKIE) ? 'sent' : 'not sent'}, upstream requests +${env.app.requests.length - upstream}`);
   });
 });
-
-// ---------------------------------------------------------------------------------------------------------------
-
-interface Call {
-  text: string;
-  args: string[];
-}
-
-/** Every `postMessage(...)` call in (minified) JavaScript, with its top-level arguments as source text. */
-function postMessageCalls(code: string): Call[] {
-  const calls: Call[] = [];
-  for (const match of code.matchAll(/\bpostMessage\s*\(/g)) {
-    const start = (match.index ?? 0) + match[0].length;
-    const args: string[] = [];
-    let depth = 0;
-    let quote: string | undefined;
-    let argStart = start;
-    let i = start;
-    for (; i < code.length; i++) {
-      const c = code[i] as string;
-      if (quote !== undefined) {
-        if (c === '\\') i++;
-        else if (c === quote) quote = undefined;
-        continue;
-      }
-      if (c === '"' || c === "'" || c === '`') quote = c;
-      else if (c === '(' || c === '[' || c === '{') depth++;
-      else if (c === ')' || c === ']' || c === '}') {
-        if (depth === 0) break;
-        depth--;
-      } else if (c === ',' && depth === 0) {
-        args.push(code.slice(argStart, i).trim());
-        argStart = i + 1;
-      }
-    }
-    const last = code.slice(argStart, i).trim();
-    if (last !== '' || args.length > 0) args.push(last);
-    calls.push({ text: code.slice(match.index ?? 0, i + 1), args });
-  }
-  return calls;
-}
