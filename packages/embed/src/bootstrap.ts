@@ -11,8 +11,8 @@ import { WORKER_PATH, type WorkerMessage } from './worker-protocol.js';
 const RELOAD_KEY = 'embedgate:reloaded';
 /** A bootstrap page again this soon after the reload means the session did not stick. */
 const RELOAD_LOOP_MS = 30_000;
-/** How long the service worker may take to confirm it holds the handle. */
-const WORKER_TIMEOUT_MS = 3000;
+/** How long the service worker may take to confirm it holds the handle (a cold start on a busy or slow device can take seconds). */
+const WORKER_TIMEOUT_MS = 10_000;
 
 /** auto mode: whether the browser kept the session cookie the POST set (a cross-site frame may refuse it). */
 async function cookieStuck(): Promise<boolean> {
