@@ -12,7 +12,7 @@ const RIGHT_MARGIN = 110;
 const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function colour(id: string): string {
-  if (id === 'bearer' || id === 'cookie' || id === 'handle' || id === 'dash' || id === 'nginx-auth') return '#2563eb';
+  if (id === 'bearer' || id === 'lean' || id === 'cookie' || id === 'handle' || id === 'dash' || id === 'nginx-auth') return '#2563eb';
   if (id === 'express') return '#d97706';
   return '#9ca3af';
 }

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startChild, waitForPort, type Child } from './children.js';
 import type { Target } from './load.js';
-import { createHandle, createSession, dashCallbackBody, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
+import { createHandle, createSession, dashCallbackBody, LEAN_PREFIX, startGateway, type GatewaySetup, type RunningGateway } from './servers/embedgate.js';
 import { AUDIENCE, startIssuer } from './servers/issuer.js';
 import { findNginx, startNginxAuthRequest, startNginxProxy, startNginxUpstream } from './servers/nginx.js';
 import { REQUEST_PATH } from './servers/payload.js';
 
 /** One row of the side-by-side table. */
 export interface HttpConfig {
-  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
+  id: 'upstream' | 'bare' | 'nginx' | 'bearer' | 'lean' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
   label: string;
   target: Target;
 }
@@ -101,6 +101,10 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
       { id: 'bare', label: 'bare Node proxy (undici, no auth)', target: { url: `${bare.url}${REQUEST_PATH}` } },
       ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` } }]),
       { id: 'bearer', label: 'embedgate, bearer token', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: bearer } },
+      {
+        id: 'lean', label: 'embedgate, bearer, user header only',
+        target: { url: `${gateway.url}${REQUEST_PATH.replace('/sales/', LEAN_PREFIX)}`, headers: bearer },
+      },
       { id: 'cookie', label: 'embedgate, embed session cookie', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { cookie } } },
       {
         id: 'handle', label: 'embedgate, worker-mode handle',

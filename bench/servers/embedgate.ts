@@ -43,6 +43,9 @@ function routes(count: number): Array<Record<string, unknown>> {
 }
 
 /** The gateway's config: one Dash app with `routes`, callback rules and a public area, the bench issuer. */
+/** The prefix of the app that takes only the user header (the `lean` row of the table). */
+export const LEAN_PREFIX = '/lean/';
+
 export function gatewayConfig(setup: GatewaySetup): Record<string, unknown> {
   const url = `http://127.0.0.1:${setup.port}`;
   return {
@@ -61,6 +64,13 @@ export function gatewayConfig(setup: GatewaySetup): Record<string, unknown> {
       public: ['/sales/assets/**'],
       routes: routes(setup.routes),
       dash: { callbacks: [{ output: DASH_OUTPUT, allow: { roles: ROLES } }, { output: 'payroll.children', allow: { roles: ['admin'] } }] },
+    }, {
+      // The same upstream for an app that reads only X-Forwarded-User (apps[].identity_headers): no assertion.
+      name: 'lean',
+      prefix: LEAN_PREFIX,
+      upstream: setup.upstream,
+      allow: { roles: ROLES },
+      identity_headers: ['user'],
     }],
   };
 }
