@@ -112,6 +112,23 @@ const isSessionPost = (e: ProxiedExchange): boolean => e.method === 'POST' && e.
 const isLiveSocket = (e: ProxiedExchange): boolean => e.upgrade && e.path === '/live/ws';
 const describeExchange = (e: ProxiedExchange): string => `${e.method} ${e.url} → ${e.status ?? '…'}`;
 
+/** What each frame shows and which service worker it has: printed when the frames do not get ready. */
+async function describeFrames(tab: EngineTab): Promise<string> {
+  const lines = [`host events: ${JSON.stringify((await hostState(tab).catch(() => undefined))?.events ?? 'unreachable')}`];
+  for (const frame of FRAMES) {
+    const seen = await tab.evalInFrame<unknown>(frame, `(async () => {
+      const workers = navigator.serviceWorker;
+      const registrations = workers ? await Promise.race([workers.getRegistrations(), new Promise((r) => setTimeout(r, 2000, 'getRegistrations hung'))]) : 'no serviceWorker';
+      return { href: location.href, readyState: document.readyState, text: document.body ? document.body.innerText.slice(0, 200) : '',
+        controller: workers && workers.controller ? workers.controller.scriptURL + ' ' + workers.controller.state : null,
+        registrations: Array.isArray(registrations) ? registrations.map((r) => r.scope + ' active:' + (r.active && r.active.state)
+          + ' installing:' + (r.installing && r.installing.state) + ' waiting:' + (r.waiting && r.waiting.state)) : registrations };
+    })()`).catch((error: Error) => `unreachable: ${error.message.split('\n')[0]}`);
+    lines.push(`${frame}: ${JSON.stringify(seen)}`);
+  }
+  return lines.join('\n');
+}
+
 /** A fresh session value set by the gateway (not the clearing one, which has an empty value and Max-Age=0). */
 const setsValue = (line: string): boolean => !/^__Host-embedgate=;/.test(line) && !/Max-Age=0(;|$)/i.test(line);
 
@@ -178,7 +195,10 @@ for (const run of RUNS) {
           const tab = await newTab();
           try {
             await tab.goto(hostPageUrl(world.host, { attach, ttl }));
-            await tab.waitUntil(`['app', 'live'].every((f) => (window.events || []).some((e) => e.frame === f && e.type === 'ready'))`, 30_000);
+            await tab.waitUntil(`['app', 'live'].every((f) => (window.events || []).some((e) => e.frame === f && e.type === 'ready'))`, 30_000)
+              .catch(async (error: Error) => {
+                throw new Error(`${error.message}\n${await describeFrames(tab)}\nrequests: ${world.proxy.exchanges.slice(exchangeMark).map(describeExchange).join(', ')}`);
+              });
 
             // The dashboard, drawn by Dash's renderer from the layout the gateway let through, for alice.
             assert.equal(await frameText(tab, 'app', '#chart .gtitle', /\S/, 30_000), chartTitle('North'), 'the chart callback ran');
