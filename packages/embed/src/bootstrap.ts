@@ -9,10 +9,23 @@ import {
 import { WORKER_PATH, type WorkerMessage } from './worker-protocol.js';
 
 const RELOAD_KEY = 'embedgate:reloaded';
+/** How often a frame registers its worker afresh when the browser did not route the reload to it. */
+const WORKER_RETRIES = 1;
+const WORKER_LOCK = 'embedgate:worker';
 /** A bootstrap page again this soon after the reload means the session did not stick. */
 const RELOAD_LOOP_MS = 30_000;
 /** How long the service worker may take to confirm it holds the handle (a cold start on a busy or slow device can take seconds). */
 const WORKER_TIMEOUT_MS = 10_000;
+
+/** When this frame last reloaded from its bootstrap page, and how many times in a row. */
+function reloadMark(): { at: number; tries: number } {
+  try {
+    const mark = (history.state as Record<string, { at?: unknown; tries?: unknown }> | null)?.[RELOAD_KEY];
+    return { at: Number(mark?.at) || 0, tries: Number(mark?.tries) || 0 };
+  } catch {
+    return { at: 0, tries: 0 };
+  }
+}
 
 /** auto mode: whether the browser kept the session cookie the POST set (a cross-site frame may refuse it). */
 async function cookieStuck(): Promise<boolean> {
@@ -32,14 +45,51 @@ const handOver = (worker: ServiceWorker): Promise<boolean> => new Promise((resol
   worker.postMessage({ embedgate: 1, type: 'get-handle' } satisfies WorkerMessage, [port2]);
 });
 
-/** Registers the service worker for the app's prefix and hands it the handle; false where that cannot be done. */
-async function startWorker(scope: string | undefined): Promise<boolean> {
+/** Rejects after the timeout: a step the browser may never finish (a worker that never activates) must not hold the page or the lock. */
+const within = <T>(work: Promise<T>): Promise<T> => Promise.race([
+  work, new Promise<never>((_, reject) => setTimeout(reject, WORKER_TIMEOUT_MS, new Error('timeout'))),
+]);
+
+/**
+ * The registration's own worker once it is activated. (Not `ready`, the registration the browser matches to this
+ * page: with it, WebKit at times sent the second frame's reload past its worker, which never happened with this.)
+ */
+const registered = (registration: ServiceWorkerRegistration): Promise<ServiceWorker> => new Promise((resolve, reject) => {
+  const worker = registration.installing ?? registration.waiting ?? registration.active;
+  const settle = (): void => {
+    if (worker?.state === 'activated') resolve(worker);
+    else if (!worker || worker.state === 'redundant') reject(new Error('no worker'));
+  };
+  worker?.addEventListener('statechange', settle);
+  settle();
+});
+
+/**
+ * Takes the lock that lets one frame of the gateway at a time (in this browser partition) register its worker and
+ * reload; resolves with its release. Chromium keeps a per-partition cache of registration scopes that a concurrent
+ * registration can leave without the new scope: that frame's navigations then bypass its worker for good. The lock
+ * is also released when this page unloads (the reload). Where Web Locks are missing, nothing is serialized.
+ */
+const exclusive = (): Promise<() => void> => new Promise((resolve) => {
+  const none = (): void => undefined;
+  if (!navigator.locks) return resolve(none);
+  navigator.locks.request(WORKER_LOCK, () => new Promise<void>((release) => resolve(release))).catch(() => resolve(none));
+});
+
+/**
+ * Registers the service worker for the app's prefix and hands it the handle; false where that cannot be done.
+ * `renew`: a reload came back to the bootstrap page, so the browser did not route it to the worker; register it
+ * afresh (unregister first), which makes the browser store and look up the registration again.
+ */
+async function startWorker(scope: string | undefined, renew: boolean): Promise<boolean> {
   const workers = navigator.serviceWorker as ServiceWorkerContainer | undefined;
   if (!workers || !scope) return false;
   try {
-    await workers.register(WORKER_PATH, { scope });
-    const worker = (await workers.ready).active;
-    return worker !== null && await handOver(worker);
+    // Listed by scope: a lookup by URL (getRegistration) goes through the cache that lost it.
+    const own = new URL(scope, location.href).href;
+    if (renew) await within(workers.getRegistrations().then((all) => all.find((r) => r.scope === own)?.unregister()));
+    const worker = await within(registered(await workers.register(WORKER_PATH, { scope })));
+    return await handOver(worker);
   } catch {
     return false;
   }
@@ -59,17 +109,22 @@ export function startBootstrap(config: FrameConfig | undefined = readConfig()): 
     busy = false;
     if (stopped) return;
     if (outcome !== 'ok') return report(outcome, false);
-    if (handle && !(await startWorker(scope))) return report('error', false, MESSAGES.cookie);
-    // The marker lives in this frame's own history entry, which the reload keeps (sessionStorage would be shared by
+    // The mark lives in this frame's own history entry, which the reload keeps (sessionStorage would be shared by
     // every frame of the gateway in the tab, so two embedded apps would take each other's reload for a loop).
-    let last = 0;
+    const { at, tries } = reloadMark();
+    const again = Date.now() - at < RELOAD_LOOP_MS;
+    // Back here right after the reload: the cookie did not stick, or the browser bypassed the worker (tried once more).
+    if (again && (!handle || tries >= WORKER_RETRIES)) return report('error', false, MESSAGES.cookie);
+    const release = handle ? await exclusive() : () => undefined;
+    if (handle && !(await startWorker(scope, again))) {
+      release();
+      return report('error', false, MESSAGES.cookie);
+    }
     try {
-      last = Number((history.state as Record<string, unknown> | null)?.[RELOAD_KEY]) || 0;
-      history.replaceState({ [RELOAD_KEY]: Date.now() }, '');
+      history.replaceState({ [RELOAD_KEY]: { at: Date.now(), tries: again ? tries + 1 : 0 } }, '');
     } catch {
       // no history state: no loop detection
     }
-    if (Date.now() - last < RELOAD_LOOP_MS) return report('error', false, MESSAGES.cookie);
     halt();
     location.reload();
   }

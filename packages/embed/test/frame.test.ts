@@ -59,15 +59,23 @@ interface Options {
   scope?: string;
   /** navigator.serviceWorker; absent when undefined */
   serviceWorker?: FakeWorkers;
+  /** navigator.locks; absent when undefined */
+  locks?: FakeLocks;
 }
 
-/** A stand-in for navigator.serviceWorker: records registrations and what the worker is told, answers get-handle. */
+/**
+ * A stand-in for navigator.serviceWorker: records registrations (and unregistrations) and what the worker is told,
+ * answers get-handle. Its registrations' worker is activated at once.
+ */
 class FakeWorkers {
   registered: Array<{ url: string; scope: string }> = [];
+  unregistered: string[] = [];
   told: unknown[] = [];
   handle = '';
   constructor(private readonly refuse = false) {}
   readonly active = {
+    state: 'activated',
+    addEventListener: () => undefined,
     postMessage: (message: { type: string; handle?: string }, transfer?: MessagePort[]) => {
       this.told.push(message);
       if (message.type === 'handle') this.handle = message.handle ?? '';
@@ -77,13 +85,26 @@ class FakeWorkers {
       }
     },
   };
-  get ready(): Promise<{ active: FakeWorkers['active'] }> {
-    return Promise.resolve({ active: this.active });
+  private registration(scope: string) {
+    return { scope: new URL(scope, BASE).href, installing: null, waiting: null, active: this.active, unregister: async () => this.unregistered.push(scope) };
   }
   register(url: string, options: { scope: string }): Promise<unknown> {
     if (this.refuse) return Promise.reject(new Error('The user denied permission to use Service Worker.'));
     this.registered.push({ url, scope: options.scope });
-    return Promise.resolve({});
+    return Promise.resolve(this.registration(options.scope));
+  }
+  getRegistrations(): Promise<unknown[]> {
+    return Promise.resolve(this.registered.map((r) => this.registration(r.scope)));
+  }
+}
+
+/** A stand-in for navigator.locks: records each request and whether its lock was released. */
+class FakeLocks {
+  taken: Array<{ name: string; released: boolean }> = [];
+  request(name: string, callback: () => Promise<void>): Promise<void> {
+    const lock = { name, released: false };
+    this.taken.push(lock);
+    return callback().then(() => void (lock.released = true));
   }
 }
 
@@ -183,7 +204,7 @@ function frame(o: Options) {
       reload: () => void reloads++,
     },
     fetch: pageFetch,
-    navigator: o.serviceWorker === undefined ? {} : { serviceWorker: o.serviceWorker },
+    navigator: { ...(o.serviceWorker && { serviceWorker: o.serviceWorker }), ...(o.locks && { locks: o.locks }) },
     XMLHttpRequest: FakeXHR,
     MessageChannel, URL, Request, Response, Headers,
     setTimeout: (fn: () => void, ms: number) => {
@@ -329,6 +350,60 @@ test('bootstrap, auto mode, the frame refused the cookie: the same token once mo
   assert.equal(workers.handle, HANDLE, 'the worker holds the handle before the reload');
 });
 
+test('bootstrap, worker mode: one frame at a time registers its worker, holding the lock until its reload; released when the worker is refused', async () => {
+  const locks = new FakeLocks();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: new FakeWorkers(), locks, server: modeServer(false) }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(locks.taken, [{ name: 'embedgate:worker', released: false }], 'held until the page unloads');
+
+  const refused = new FakeLocks();
+  const g = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: new FakeWorkers(true), locks: refused, server: modeServer(false) }));
+  await until(() => g.host.received.length === 1, 'token-request');
+  g.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => g.overlay() !== undefined, 'message');
+  await until(() => refused.taken[0]?.released === true, 'released');
+  assert.equal(g.reloads, 0);
+
+  const cookie = new FakeLocks();
+  const h = track(frame({ mode: 'bootstrap', embedMode: 'cookie', locks: cookie }));
+  await until(() => h.host.received.length === 1, 'token-request');
+  h.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => h.reloads === 1, 'reloaded');
+  assert.deepEqual(cookie.taken, [], 'no lock without a worker');
+});
+
+test('bootstrap, worker mode: back right after its reload (the browser bypassed the worker), the frame registers it afresh once; the next time it stops', async () => {
+  const workers = new FakeWorkers();
+  const f = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: workers, server: modeServer(false),
+    historyState: { 'embedgate:reloaded': { at: Date.now() - 2000, tries: 0 } } }));
+  await until(() => f.host.received.length === 1, 'token-request');
+  f.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => f.reloads === 1, 'reloaded');
+  assert.deepEqual(workers.unregistered, [], 'nothing registered yet to unregister');
+  assert.equal(workers.handle, HANDLE);
+  assert.equal((f.history.state as Record<string, { tries: number }>)['embedgate:reloaded']?.tries, 1, 'the retry is counted');
+
+  const stale = new FakeWorkers();
+  await stale.register('/_embedgate/worker.js', { scope: '/sales/' });
+  const g = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: stale, server: modeServer(false),
+    historyState: { 'embedgate:reloaded': { at: Date.now() - 2000, tries: 0 } } }));
+  await until(() => g.host.received.length === 1, 'token-request');
+  g.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => g.reloads === 1, 'reloaded');
+  assert.deepEqual(stale.unregistered, ['/sales/'], 'the registration the browser bypassed is dropped');
+  assert.equal(stale.registered.length, 2, 'and made again');
+
+  const h = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: new FakeWorkers(), server: modeServer(false),
+    historyState: { 'embedgate:reloaded': { at: Date.now() - 2000, tries: 1 } } }));
+  await until(() => h.host.received.length === 1, 'token-request');
+  h.host.reply({ type: 'token', token: 'tok-1' });
+  await until(() => h.overlay() !== undefined, 'message');
+  assert.match(h.overlay() ?? '', /blocked the sign-in cookie/);
+  assert.equal(h.reloads, 0, 'no reload loop');
+});
+
 test('bootstrap, worker mode: a handle at once (no cookie attempt); where the browser refuses the worker, a message and no reload loop', async () => {
   const workers = new FakeWorkers();
   const f = track(frame({ mode: 'bootstrap', embedMode: 'worker', scope: '/sales/', serviceWorker: workers, server: modeServer(false) }));
@@ -440,7 +515,7 @@ test('bootstrap: the host never answers → a message after the timeout; a later
 });
 
 test('bootstrap: a second bootstrap right after its reload means the cookie was refused → no reload loop', async () => {
-  const f = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': Date.now() - 2000 } }));
+  const f = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': { at: Date.now() - 2000, tries: 0 } } }));
   await until(() => f.host.received.length === 1, 'token-request');
   f.host.reply({ type: 'token', token: 't' });
   await until(() => f.host.received.length === 2, 'error');
@@ -448,7 +523,7 @@ test('bootstrap: a second bootstrap right after its reload means the cookie was 
   assert.equal(f.host.received[1]?.type, 'error');
   assert.match(f.overlay() ?? '', /cookie/);
   // an old marker does not block
-  const g = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': Date.now() - 60_000 } }));
+  const g = track(frame({ mode: 'bootstrap', historyState: { 'embedgate:reloaded': { at: Date.now() - 60_000, tries: 0 } } }));
   await until(() => g.host.received.length === 1, 'token-request');
   g.host.reply({ type: 'token', token: 't' });
   await until(() => g.reloads === 1, 'reload');

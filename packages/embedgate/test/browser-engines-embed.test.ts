@@ -38,8 +38,6 @@ interface ModeRun {
   mode: EmbedMode;
   /** How the session must travel in this engine and mode. */
   carrier: 'cookie' | 'worker';
-  /** A known open problem: the run is reported, but its failures do not fail the suite. */
-  todo?: string;
 }
 
 interface EngineRun {
@@ -53,13 +51,7 @@ const ALL_RUNS: EngineRun[] = [
   {
     engine: 'chromium',
     title: 'Chromium, third-party cookies blocked (storage partitioned, as in Chrome)',
-    modes: [{ mode: 'cookie', carrier: 'cookie' }, {
-      mode: 'worker', carrier: 'worker',
-      // Issue #14, open: in two of three clean-clone CI runs one tab's frames never got ready here (30 s), while every
-      // run on the development machine passed; the older single-frame worker-mode tests (browser-embed, browser-worker)
-      // pass in CI. Kept running for its report until the cause is found.
-      todo: 'intermittent in CI: a tab whose two worker-mode frames never get ready',
-    }],
+    modes: [{ mode: 'cookie', carrier: 'cookie' }, { mode: 'worker', carrier: 'worker' }],
   },
   {
     engine: 'firefox',
@@ -110,7 +102,7 @@ const isAppPage = (e: ProxiedExchange): boolean => isPageLoad(e, '/sales/') || i
 const isCallback = (e: ProxiedExchange): boolean => e.method === 'POST' && e.path === '/sales/_dash-update-component';
 const isSessionPost = (e: ProxiedExchange): boolean => e.method === 'POST' && e.path === '/_embedgate/session';
 const isLiveSocket = (e: ProxiedExchange): boolean => e.upgrade && e.path === '/live/ws';
-const describeExchange = (e: ProxiedExchange): string => `${e.method} ${e.url} → ${e.status ?? '…'}`;
+const describeExchange = (e: ProxiedExchange): string => `${e.method} ${e.url}${e.requestHeaders[HANDLE_HEADER] === undefined ? '' : ' (handle)'} → ${e.status ?? '…'}`;
 
 /** What each frame shows and which service worker it has: printed when the frames do not get ready. */
 async function describeFrames(tab: EngineTab): Promise<string> {
@@ -119,7 +111,9 @@ async function describeFrames(tab: EngineTab): Promise<string> {
     const seen = await tab.evalInFrame<unknown>(frame, `(async () => {
       const workers = navigator.serviceWorker;
       const registrations = workers ? await Promise.race([workers.getRegistrations(), new Promise((r) => setTimeout(r, 2000, 'getRegistrations hung'))]) : 'no serviceWorker';
-      return { href: location.href, readyState: document.readyState, text: document.body ? document.body.innerText.slice(0, 200) : '',
+      const [navigation] = performance.getEntriesByType('navigation');
+      return { href: location.href, readyState: document.readyState,
+        navigation: navigation ? navigation.type + ' workerStart:' + Math.round(navigation.workerStart) + ' startTime:' + Math.round(performance.timeOrigin) : null, text: document.body ? document.body.innerText.slice(0, 200) : '',
         controller: workers && workers.controller ? workers.controller.scriptURL + ' ' + workers.controller.state : null,
         registrations: Array.isArray(registrations) ? registrations.map((r) => r.scope + ' active:' + (r.active && r.active.state)
           + ' installing:' + (r.installing && r.installing.state) + ' waiting:' + (r.waiting && r.waiting.state)) : registrations };
@@ -150,10 +144,8 @@ for (const run of RUNS) {
       assert.equal(engine.name, run.engine);
     });
 
-    for (const { mode, carrier, todo } of run.modes) {
+    for (const { mode, carrier } of run.modes) {
       describe(`embed.mode ${mode} (the session travels by ${carrier === 'cookie' ? 'the partitioned cookie' : 'the service worker\'s handle'})`, () => {
-        // Each test of a run with a known open problem is marked todo (node:test does not pass a suite's todo down).
-        const options = todo === undefined ? {} : { todo };
         let world: EmbedWorld;
         /** The tab of steps 1 (attach({ src })), 2 and 3. */
         let main: EngineTab | undefined;
@@ -197,7 +189,7 @@ for (const run of RUNS) {
             await tab.goto(hostPageUrl(world.host, { attach, ttl }));
             await tab.waitUntil(`['app', 'live'].every((f) => (window.events || []).some((e) => e.frame === f && e.type === 'ready'))`, 30_000)
               .catch(async (error: Error) => {
-                throw new Error(`${error.message}\n${await describeFrames(tab)}\nrequests: ${world.proxy.exchanges.slice(exchangeMark).map(describeExchange).join(', ')}`);
+                throw new Error(`${error.message}\n${await describeFrames(tab)}\nrequests: ${world.proxy.exchanges.slice(exchangeMark).map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ')}`);
               });
 
             // The dashboard, drawn by Dash's renderer from the layout the gateway let through, for alice.
@@ -285,7 +277,13 @@ for (const run of RUNS) {
                 'the WebSocket offered a ticket');
               assert.equal(upgrade.responseHeaders?.['sec-websocket-protocol'], 'embedgate');
               // Even with attach({ src }) each frame needs its bootstrap page: only it can register the worker.
-              assert.deepEqual(bootstraps.map((e) => e.path).sort(), ['/live/', '/sales/'], 'each worker was registered by one bootstrap page');
+              assert.deepEqual(bootstraps.map((e) => e.path).sort(), ['/live/', '/sales/'], `each worker was registered by one bootstrap page: ${exchanges.filter((e) => isAppPage(e) || e.path.startsWith('/_embedgate/')).map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ')}`);
+              // One frame at a time registers its worker and reloads (a Web Lock; Chromium could otherwise lose the
+              // second scope and send that frame's reload past its worker): the second worker script is fetched only
+              // once the first frame has asked for its app page.
+              const [, second] = exchanges.filter((e) => e.path === '/_embedgate/worker.js');
+              const firstPage = Math.min(...appPages.map((e) => e.seq));
+              assert.ok(second !== undefined && second.seq > firstPage, `registrations one after the other: ${exchanges.filter((e) => isAppPage(e) || e.path === '/_embedgate/worker.js').map(describeExchange).join(', ')}`);
               if (mode === 'auto') {
                 const probes = exchanges.filter((e) => e.method === 'GET' && e.path === '/_embedgate/session');
                 assert.ok(probes.length >= 1 && probes.every((e) => e.status === 401), `auto mode's probe found no cookie: ${probes.map(describeExchange).join(', ')}`);
@@ -306,11 +304,11 @@ for (const run of RUNS) {
           if (tab !== undefined) await closeTab(tab).catch(() => undefined);
         };
 
-        it('1a. attach({ src }) (the host page POSTs the token before the frames navigate): the dashboard renders for alice, its chart callback runs, the payroll callback is refused with no payroll data in the frame, the live socket streams', options, async (t) => {
+        it('1a. attach({ src }) (the host page POSTs the token before the frames navigate): the dashboard renders for alice, its chart callback runs, the payroll callback is refused with no payroll data in the frame, the live socket streams', async (t) => {
           main = await attachAndRender(t, 'src', SHORT_TTL_SECONDS);
         });
 
-        it(`2. with ${SHORT_TTL_SECONDS} s tokens the region changes every second for more than two token lifetimes, without a reload, every callback answered`, options, async (t) => {
+        it(`2. with ${SHORT_TTL_SECONDS} s tokens the region changes every second for more than two token lifetimes, without a reload, every callback answered`, async (t) => {
           assert.ok(main !== undefined, 'step 1 left the apps loaded');
           const tab = main;
           try {
@@ -368,7 +366,7 @@ for (const run of RUNS) {
           }
         });
 
-        it('3. after the renewals a socket the live app opens now is accepted for alice too', options, async () => {
+        it('3. after the renewals a socket the live app opens now is accepted for alice too', async () => {
           assert.ok(main !== undefined, 'step 1 left the apps loaded');
           const exchangeMark = world.proxy.exchanges.length;
           const hello = await main.evalInFrame<string>('live', `new Promise((resolve) => {
@@ -392,7 +390,7 @@ for (const run of RUNS) {
           assert.equal(await main.evalInFrame('live', text('#state')), 'open', 'the page\'s own socket is still open');
         });
 
-        it('3. sign-out in the host ends the frames\' access (the next callback 401) and closes the live app\'s WebSocket with 1008', options, async () => {
+        it('3. sign-out in the host ends the frames\' access (the next callback 401) and closes the live app\'s WebSocket with 1008', async () => {
           assert.ok(main !== undefined, 'step 1 left the apps loaded');
           const tab = main;
           try {
@@ -420,12 +418,12 @@ for (const run of RUNS) {
           }
         });
 
-        it('1b. the classic way (the host sets iframe.src, each frame\'s bootstrap page makes the session): the same as 1a', options, async (t) => {
+        it('1b. the classic way (the host sets iframe.src, each frame\'s bootstrap page makes the session): the same as 1a', async (t) => {
           await closeTab(await attachAndRender(t, 'classic', 300));
         });
 
         for (const attach of ['classic', 'src'] as const) {
-          it(`4. a host page on an unlisted origin (${attach === 'src' ? 'attach({ src })' : 'iframe.src'}) gets nothing: no session POST reaches the gateway, ${attach === 'src' ? 'the token never leaves the page' : 'getToken is never called'}, no app data`, options, async (t) => {
+          it(`4. a host page on an unlisted origin (${attach === 'src' ? 'attach({ src })' : 'iframe.src'}) gets nothing: no session POST reaches the gateway, ${attach === 'src' ? 'the token never leaves the page' : 'getToken is never called'}, no app data`, async (t) => {
             const exchangeMark = world.proxy.exchanges.length;
             const tab = await newTab();
             try {
@@ -477,7 +475,7 @@ for (const run of RUNS) {
 
         it(carrier === 'worker'
           ? `5. no cookie was set for the gateway${mode === 'auto' ? ' (the first POST\'s was refused by the browser)' : ''}, and the frames were controlled by the service workers`
-          : '5. the frames\' requests carried the partitioned cookie, and no service worker', options, () => {
+          : '5. the frames\' requests carried the partitioned cookie, and no service worker', () => {
           const all = world.proxy.exchanges;
           const setting = all.filter((e) => setCookiesFor(e, SESSION_COOKIE).some(setsValue));
           const fromFrames = all.filter((e) => e.requestHeaders.origin === world.gwOrigin || e.requestHeaders['sec-fetch-site'] === 'same-origin');

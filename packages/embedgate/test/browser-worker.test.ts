@@ -125,6 +125,35 @@ describe('worker mode forced (Chromium, third-party cookies blocked): no cookie 
     assert.equal(env.gatewayRequests().filter((r) => r.path === '/_embedgate/session').length, posts, 'no new session');
   });
 
+  it('a reload the browser sends past the worker comes back to the bootstrap page: the frame registers its worker afresh once and the app loads; where every reload is sent past it, the frame stops after that one retry with a message', async () => {
+    const t = await signedIn('alice');
+    const frame = appFrame(env, t);
+    await textMatching(frame, '#layout', /^\d+$/);
+    // What Chromium's registration scope cache did when two frames registered at once: the frame's reload went to
+    // the network. Here the registration is gone (unregistered), so the reload is not routed to the worker either.
+    const bypass = `navigator.serviceWorker.getRegistration().then((r) => r.unregister()).then(() => { setTimeout(() => location.reload()); return true; })`;
+    const mark = env.gatewayRequests().length;
+    await frame.evaluate(bypass);
+    await waitForHostEvent(t.page, 'ready', 2);
+    assert.equal(await textMatching(frame, '#layout', /^\d+$/), '200', 'the app loaded again');
+    assert.equal(await frame.evaluate('navigator.serviceWorker.controller !== null'), true, 'under a worker registered afresh');
+    const seen = env.gatewayRequests().slice(mark);
+    assert.deepEqual(seen.filter((r) => r.method === 'GET' && r.path === '/sales/').map((r) => r.status), [401, 200], 'one bootstrap page, then the app');
+    assert.ok(seen.some((r) => r.path === '/_embedgate/worker.js'), 'the worker was registered again');
+    assert.deepEqual((await hostState(t.page)).events.map((e) => e.type), ['ready', 'ready'], 'no error meanwhile');
+
+    // Now the browser sends every request of the frame past its worker: a retry cannot help, and the frame stops.
+    const cdp = await t.context.newCDPSession(frame);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.setBypassServiceWorker', { bypass: true });
+    const again = env.gatewayRequests().length;
+    await frame.evaluate('setTimeout(() => location.reload()), true');
+    await waitForHostEvent(t.page, 'error');
+    assert.match(await textMatching(frame, '[role=alert]', /\S/), /blocked the sign-in cookie/, 'the frame says it cannot sign in');
+    const pages = env.gatewayRequests().slice(again).filter((r) => r.method === 'GET' && r.path === '/sales/').map((r) => r.status);
+    assert.deepEqual(pages, [401, 401, 401], 'the bootstrap page, its reload, one retry with a fresh worker, and no more');
+  });
+
   it('sign-out in the host ends the frame\'s access and closes its WebSocket', async () => {
     const t = await signedIn('alice');
     const frame = appFrame(env, t);
