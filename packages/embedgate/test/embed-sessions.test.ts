@@ -111,12 +111,19 @@ async function assertDeadCookie(value: string, what: string): Promise<void> {
   assert.equal(response.status, 401, what);
   assert.equal(await errorOf(response), 'session_expired', what);
   assert.match(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/, what);
+  // Nor does the bootstrap's probe (GET /_embedgate/session from the frame) find a session behind it.
+  const probe = await withCookie('/_embedgate/session', value, { headers: { 'sec-fetch-site': 'same-origin' } });
+  assert.equal(probe.status, 401, `${what}: the session probe`);
+  assert.doesNotMatch(await probe.text(), /expires_at/, `${what}: the session probe`);
 }
 
 async function assertLiveCookie(value: string, what: string): Promise<void> {
   const response = await withCookie('/sales/', value);
   assert.equal(response.status, 200, what);
   await response.arrayBuffer();
+  const probe = await withCookie('/_embedgate/session', value, { headers: { 'sec-fetch-site': 'same-origin' } });
+  assert.equal(probe.status, 200, `${what}: the session probe`);
+  assert.equal(typeof ((await probe.json()) as { expires_at?: unknown }).expires_at, 'number', `${what}: the session probe`);
 }
 
 /** Waits (really) until the clock passes `exp`: the property under test is time passing. */
