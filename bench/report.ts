@@ -1,4 +1,5 @@
 // The printed report: the side-by-side table with ratios, the other sections' figures, and the target checklist.
+import type { ComparedEntry, ComparedProfiles } from './cpu-profile.js';
 import type { BridgeFigures } from './bridge.js';
 import type { EngineEmbedFigures } from './embed-engines.js';
 import { RATE_INSTANCES } from './load.js';
@@ -102,6 +103,20 @@ function bridgeLines(b: BridgeFigures): string[] {
   ];
 }
 
+/** The two CPU profiles side by side, µs per request. */
+function profileLines(p: ComparedProfiles & { rate: number }): string[] {
+  const us = (v: number): string => v.toFixed(1).padStart(7);
+  const added = (e: ComparedEntry): string => `${e.us - e.baselineUs >= 0 ? '+' : ''}${(e.us - e.baselineUs).toFixed(1)}`.padStart(7);
+  return [
+    `CPU per request at the same load (${p.rate.toLocaleString('en-US')} req/s over 20 connections, ${p.requests.toLocaleString('en-US')} requests), self time, idle excluded:`,
+    `  ${'area'.padEnd(62)} bare proxy  gateway   added`,
+    ...p.areas.filter((e) => e.us >= 0.05 || e.baselineUs >= 0.05).map((e) => `  ${e.name.padEnd(62)} ${us(e.baselineUs)} µs ${us(e.us)} µs ${added(e)}`),
+    `  ${'total'.padEnd(62)} ${us(p.baselineTotalUs)} µs ${us(p.totalUs)} µs ${added({ name: '', us: p.totalUs, baselineUs: p.baselineTotalUs })}`,
+    '', 'Functions that add the most (gateway − bare proxy, µs per request):',
+    ...p.added.map((e) => `  ${added(e)}  ${e.name} (gateway ${e.us.toFixed(2)})`),
+  ];
+}
+
 export function reportLines(results: Results, targets: TargetCheck[]): string[] {
   const { machine } = results;
   const lines = [
@@ -162,11 +177,7 @@ export function reportLines(results: Results, targets: TargetCheck[]): string[] 
     for (const engine of e.engines ?? []) lines.push('', ...engineLines(engine));
   }
   if (results.bridge !== undefined) lines.push('', ...bridgeLines(results.bridge));
-  if (results.profile !== undefined) {
-    const entry = (p: { percent: number; selfMs: number; name: string }): string => `  ${p.percent.toFixed(1).padStart(5)} %  ${p.selfMs.toFixed(0).padStart(6)} ms  ${p.name}`;
-    lines.push('', 'Gateway CPU profile under bearer load, self time by area (idle excluded):', ...results.profile.areas.slice(0, 8).map(entry),
-      '', 'Top functions by self time:', ...results.profile.functions.map(entry));
-  }
+  if (results.profile !== undefined) lines.push('', ...profileLines(results.profile));
   lines.push('', 'Targets:', ...targets.map((t) =>
     `  ${t.pass === undefined ? '  -  ' : t.pass ? 'PASS ' : 'MISS '} ${t.name.padEnd(44)} ${t.target.padEnd(10)} ${t.measured}`));
   lines.push('', `Run time ${Math.round(results.seconds)} s.`);

@@ -5,7 +5,7 @@ import type { VerificationFigures } from './micro/verify.js';
 import type { PolicyFigures } from './micro/policy.js';
 import type { BridgeFigures } from './bridge.js';
 import type { EmbedFigures } from './embed.js';
-import type { ProfileSummary } from './cpu-profile.js';
+import type { ComparedProfiles } from './cpu-profile.js';
 import type { Timing } from './options.js';
 import type { HttpConfig } from './world.js';
 
@@ -68,5 +68,6 @@ export interface Results {
   embed?: EmbedFigures;
   /** The host ↔ app bridge in Chromium. */
   bridge?: BridgeFigures;
-  profile?: ProfileSummary;
+  /** The gateway's and the bare proxy's CPU profiles at the same fixed rate (req/s). */
+  profile?: ComparedProfiles & { rate: number };
 }

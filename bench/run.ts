@@ -15,7 +15,7 @@ import { reportLines } from './report.js';
 import type { Results } from './results.js';
 import { compareConfigs } from './sections/http.js';
 import { measureMemory } from './sections/memory.js';
-import { profileGateway } from './sections/profile.js';
+import { PROFILE_RATE, profileGateway } from './sections/profile.js';
 import { compareRoutes } from './sections/routes.js';
 import { compareWorkers } from './sections/workers.js';
 import { buildIsStale } from './servers/embedgate-cli.js';
@@ -55,7 +55,7 @@ async function runSections(options: Options, results: Results, dir: string): Pro
       }
       if (sections.has('workers')) results.workers = await compareWorkers(world, timing, log);
       if (sections.has('profile')) {
-        log('CPU profile of the gateway under bearer load');
+        log(`CPU profiles of the gateway (bearer) and the bare proxy at ${PROFILE_RATE} req/s, interleaved`);
         results.profile = await profileGateway(world, timing);
       }
     } finally {

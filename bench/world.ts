@@ -31,10 +31,10 @@ export interface World {
   close(): Promise<void>;
 }
 
-/** Starts one of bench/servers/*.ts as a child on a free port. */
-async function startTsServer(name: string, file: string, args: (port: number) => string[]): Promise<{ url: string; child: Child }> {
+/** Starts one of bench/servers/*.ts as a child on a free port (`nodeOptions`, e.g. --cpu-prof, before the script). */
+async function startTsServer(name: string, file: string, args: (port: number) => string[], nodeOptions: string[] = []): Promise<{ url: string; child: Child }> {
   const port = await freePort();
-  const child = startChild(name, process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./servers/${file}`, import.meta.url)), ...args(port)]);
+  const child = startChild(name, process.execPath, [...nodeOptions, '--import', 'tsx', fileURLToPath(new URL(`./servers/${file}`, import.meta.url)), ...args(port)]);
   await waitForPort(child, port);
   return { url: `http://127.0.0.1:${port}`, child };
 }
@@ -51,6 +51,11 @@ async function assertNginxProxies(frontUrl: string, gatewayUrl: string, token: s
   if (response.status !== 200 || proxiedByGateway) {
     throw new Error(`nginx → embedgate (auth_request): the check did not let the request through (${response.status}${proxiedByGateway ? ', proxied by the gateway' : ''})`);
   }
+}
+
+/** The bare Node proxy in front of `upstreamUrl`, as in the comparison (with `nodeOptions`, e.g. for a CPU profile). */
+export function startBareProxy(upstreamUrl: string, nodeOptions: string[] = []): Promise<{ url: string; child: Child }> {
+  return startTsServer('bare proxy', 'bare-proxy.ts', (port) => [String(port), upstreamUrl], nodeOptions);
 }
 
 export async function startWorld(dir: string, wants: { comparison: boolean }): Promise<World> {
@@ -77,7 +82,7 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
   if (wants.comparison) {
     const bearer = { authorization: `Bearer ${token}` };
     const [bare, express, nginxProxy, nginxAuth] = await Promise.all([
-      startTsServer('bare proxy', 'bare-proxy.ts', (port) => [String(port), upstreamUrl]),
+      startBareProxy(upstreamUrl),
       startTsServer('express stack', 'express-stack.ts', (port) => [String(port), upstreamUrl, issuer.issuer, AUDIENCE]),
       nginx === undefined ? undefined : (async () => {
         const port = await freePort();

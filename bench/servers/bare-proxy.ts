@@ -21,3 +21,5 @@ createServer(async (req, res) => {
     else res.writeHead(502).end();
   }
 }).listen(Number(process.argv[2]), '127.0.0.1');
+// A clean exit on SIGTERM, as the gateway's: it is what writes a --cpu-prof profile.
+process.once('SIGTERM', () => process.exit(0));
