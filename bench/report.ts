@@ -1,5 +1,6 @@
 // The printed report: the side-by-side table with ratios, the other sections' figures, and the target checklist.
 import type { ComparedEntry, ComparedProfiles } from './cpu-profile.js';
+import type { ProfileLoad } from './sections/profile.js';
 import type { BridgeFigures } from './bridge.js';
 import type { EngineEmbedFigures } from './embed-engines.js';
 import { RATE_INSTANCES } from './load.js';
@@ -104,11 +105,11 @@ function bridgeLines(b: BridgeFigures): string[] {
 }
 
 /** The two CPU profiles side by side, µs per request. */
-function profileLines(p: ComparedProfiles & { rate: number }): string[] {
+function profileLines(p: ComparedProfiles & ProfileLoad): string[] {
   const us = (v: number): string => v.toFixed(1).padStart(7);
   const added = (e: ComparedEntry): string => `${e.us - e.baselineUs >= 0 ? '+' : ''}${(e.us - e.baselineUs).toFixed(1)}`.padStart(7);
   return [
-    `CPU per request at the same load (${p.rate.toLocaleString('en-US')} req/s over 20 connections, ${p.requests.toLocaleString('en-US')} requests), self time, idle excluded:`,
+    `CPU per request at the same load (${p.rate.toLocaleString('en-US')} req/s over ${p.connections} connections, ${p.requests.toLocaleString('en-US')} requests), self time, idle excluded:`,
     `  ${'area'.padEnd(62)} bare proxy  gateway   added`,
     ...p.areas.filter((e) => e.us >= 0.05 || e.baselineUs >= 0.05).map((e) => `  ${e.name.padEnd(62)} ${us(e.baselineUs)} µs ${us(e.us)} µs ${added(e)}`),
     `  ${'total'.padEnd(62)} ${us(p.baselineTotalUs)} µs ${us(p.totalUs)} µs ${added({ name: '', us: p.totalUs, baselineUs: p.baselineTotalUs })}`,

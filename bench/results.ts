@@ -6,6 +6,7 @@ import type { PolicyFigures } from './micro/policy.js';
 import type { BridgeFigures } from './bridge.js';
 import type { EmbedFigures } from './embed.js';
 import type { ComparedProfiles } from './cpu-profile.js';
+import type { ProfileLoad } from './sections/profile.js';
 import type { Timing } from './options.js';
 import type { HttpConfig } from './world.js';
 
@@ -68,6 +69,6 @@ export interface Results {
   embed?: EmbedFigures;
   /** The host ↔ app bridge in Chromium. */
   bridge?: BridgeFigures;
-  /** The gateway's and the bare proxy's CPU profiles at the same fixed rate (req/s). */
-  profile?: ComparedProfiles & { rate: number };
+  /** The gateway's and the bare proxy's CPU profiles under the same load. */
+  profile?: ComparedProfiles & ProfileLoad;
 }

@@ -16,6 +16,12 @@ const TOP = 25;
 export const PROFILE_RATE = 5000;
 const CONNECTIONS = 20;
 
+/** The load both processes were profiled under. */
+export interface ProfileLoad {
+  rate: number;
+  connections: number;
+}
+
 interface Profiled {
   target: Target;
   child: Child;
@@ -31,7 +37,7 @@ async function finish(run: Profiled): Promise<ProfiledRun> {
   return { file: join(run.profiles, file), requests: run.requests };
 }
 
-export async function profileGateway(world: World, timing: Timing): Promise<ComparedProfiles & { rate: number }> {
+export async function profileGateway(world: World, timing: Timing): Promise<ComparedProfiles & ProfileLoad> {
   const setup = await world.gatewaySetup('gateway-profiled', 1);
   const gatewayProfiles = join(setup.dir, 'profiles');
   const bareProfiles = join(setup.dir, 'bare-profiles');
@@ -53,5 +59,5 @@ export async function profileGateway(world: World, timing: Timing): Promise<Comp
     throw error;
   }
   const [studied, baseline] = await Promise.all(runs.map(finish)) as [ProfiledRun, ProfiledRun];
-  return { rate: PROFILE_RATE, ...compareProfiles(studied, baseline, TOP) };
+  return { rate: PROFILE_RATE, connections: CONNECTIONS, ...compareProfiles(studied, baseline, TOP) };
 }

@@ -103,6 +103,8 @@ const isCallback = (e: ProxiedExchange): boolean => e.method === 'POST' && e.pat
 const isSessionPost = (e: ProxiedExchange): boolean => e.method === 'POST' && e.path === '/_embedgate/session';
 const isLiveSocket = (e: ProxiedExchange): boolean => e.upgrade && e.path === '/live/ws';
 const describeExchange = (e: ProxiedExchange): string => `${e.method} ${e.url}${e.requestHeaders[HANDLE_HEADER] === undefined ? '' : ' (handle)'} → ${e.status ?? '…'}`;
+/** The exchanges with the time each was answered (epoch ms), for failure messages. */
+const timeline = (exchanges: ProxiedExchange[]): string => exchanges.map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ');
 
 /** What each frame shows and which service worker it has: printed when the frames do not get ready. */
 async function describeFrames(tab: EngineTab): Promise<string> {
@@ -113,7 +115,7 @@ async function describeFrames(tab: EngineTab): Promise<string> {
       const registrations = workers ? await Promise.race([workers.getRegistrations(), new Promise((r) => setTimeout(r, 2000, 'getRegistrations hung'))]) : 'no serviceWorker';
       const [navigation] = performance.getEntriesByType('navigation');
       return { href: location.href, readyState: document.readyState,
-        navigation: navigation ? navigation.type + ' workerStart:' + Math.round(navigation.workerStart) + ' startTime:' + Math.round(performance.timeOrigin) : null, text: document.body ? document.body.innerText.slice(0, 200) : '',
+        navigation: navigation ? navigation.type + ' workerStart:' + Math.round(navigation.workerStart) : null, text: document.body ? document.body.innerText.slice(0, 200) : '',
         controller: workers && workers.controller ? workers.controller.scriptURL + ' ' + workers.controller.state : null,
         registrations: Array.isArray(registrations) ? registrations.map((r) => r.scope + ' active:' + (r.active && r.active.state)
           + ' installing:' + (r.installing && r.installing.state) + ' waiting:' + (r.waiting && r.waiting.state)) : registrations };
@@ -189,7 +191,7 @@ for (const run of RUNS) {
             await tab.goto(hostPageUrl(world.host, { attach, ttl }));
             await tab.waitUntil(`['app', 'live'].every((f) => (window.events || []).some((e) => e.frame === f && e.type === 'ready'))`, 30_000)
               .catch(async (error: Error) => {
-                throw new Error(`${error.message}\n${await describeFrames(tab)}\nrequests: ${world.proxy.exchanges.slice(exchangeMark).map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ')}`);
+                throw new Error(`${error.message}\n${await describeFrames(tab)}\nrequests: ${timeline(world.proxy.exchanges.slice(exchangeMark))}`);
               });
 
             // The dashboard, drawn by Dash's renderer from the layout the gateway let through, for alice.
@@ -277,13 +279,13 @@ for (const run of RUNS) {
                 'the WebSocket offered a ticket');
               assert.equal(upgrade.responseHeaders?.['sec-websocket-protocol'], 'embedgate');
               // Even with attach({ src }) each frame needs its bootstrap page: only it can register the worker.
-              assert.deepEqual(bootstraps.map((e) => e.path).sort(), ['/live/', '/sales/'], `each worker was registered by one bootstrap page: ${exchanges.filter((e) => isAppPage(e) || e.path.startsWith('/_embedgate/')).map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ')}`);
+              assert.deepEqual(bootstraps.map((e) => e.path).sort(), ['/live/', '/sales/'], `each worker was registered by one bootstrap page: ${timeline(exchanges.filter((e) => isAppPage(e) || e.path.startsWith('/_embedgate/')))}`);
               // One frame at a time registers its worker and reloads (a Web Lock; Chromium could otherwise lose the
               // second scope and send that frame's reload past its worker): the second worker script is fetched only
               // once the first frame has asked for its app page.
               const [, second] = exchanges.filter((e) => e.path === '/_embedgate/worker.js');
               const firstPage = Math.min(...appPages.map((e) => e.seq));
-              assert.ok(second !== undefined && second.seq > firstPage, `registrations one after the other: ${exchanges.filter((e) => isAppPage(e) || e.path === '/_embedgate/worker.js').map(describeExchange).join(', ')}`);
+              assert.ok(second !== undefined && second.seq > firstPage, `registrations one after the other: ${timeline(exchanges.filter((e) => isAppPage(e) || e.path === '/_embedgate/worker.js'))}`);
               if (mode === 'auto') {
                 const probes = exchanges.filter((e) => e.method === 'GET' && e.path === '/_embedgate/session');
                 assert.ok(probes.length >= 1 && probes.every((e) => e.status === 401), `auto mode's probe found no cookie: ${probes.map(describeExchange).join(', ')}`);
