@@ -220,6 +220,9 @@ async function openHost(params: Record<string, string> = {}, page = '/host.html'
   await tab.page.waitForFunction(() => (globalThis as unknown as { events: HostEvent[] }).events.some((e) => e.type === 'ready'), undefined, { timeout: 20_000 });
   const app = tab.page.frames().find((frame) => frame.url().startsWith(`${gwOrigin}${params.app ?? '/sales/'}`));
   assert.ok(app !== undefined, 'the app frame');
+  // 'ready' comes from the frame script, first in the page: the bridge's script after it (and the app's) may still be
+  // loading. Once the document is parsed, every script of the page has run.
+  await app.waitForLoadState('domcontentloaded');
   return { tab, app };
 }
 
