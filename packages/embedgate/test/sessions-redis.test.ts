@@ -85,7 +85,8 @@ describe('Redis session store', () => {
       await store.put(record('a1', 'alice'));
       await store.put(record('a2', 'alice'));
       await store.put(record('b1', 'bob'));
-      await store.put(record('short', 'carol', 1));
+      // Two seconds: expiresAt counts from the start of the current second, so this one lives between 1 and 2 s.
+      await store.put(record('short', 'carol', 2));
       assert.equal((await store.get('a1'))?.subject, 'alice');
       assert.equal(await store.delete('a1'), true);
       assert.equal(await store.delete('a1'), false, 'already gone');
