@@ -126,8 +126,14 @@ describe('valid tokens and what the app receives', () => {
     assert.equal(second.headers['x-forwarded-user'], 'cached-user');
     assert.equal(second.headers['x-embedgate-assertion'], first.headers['x-embedgate-assertion'], 'the cached identity (and its assertion) is reused');
     await assertRefused(gw, corruptSignature(token), 'the cached claims under a corrupted signature', 'invalid_signature');
-    const [header, payload] = token.split('.');
+    const [header, payload, signature] = token.split('.');
     await assertRefused(gw, `${header}.${payload}.`, 'the cached claims without a signature');
+    // The cache finds entries by the token's last characters: the cached signature under other claims is not a hit.
+    const [, adminPayload] = (await op.sign(op.claims({ sub: 'cached-user', roles: ['admin'] }))).split('.');
+    await assertRefused(gw, `${header}.${adminPayload}.${signature}`, 'the cached signature under an admin\'s claims', 'invalid_signature');
+    await assertRefused(gw, `x${header}.${payload}.${signature}`, 'the cached token with one character more in front');
+    const again = await assertAccepted(gw, token, 'the cached token after the look-alikes');
+    assert.equal(again.headers['x-embedgate-assertion'], first.headers['x-embedgate-assertion'], 'its verdict is still the cached one');
   });
 });
 
