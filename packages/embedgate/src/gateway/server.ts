@@ -13,6 +13,7 @@ import { normalizeTarget } from '../http/path.js';
 import { isNavigation, sendDenial, type Denial } from '../http/respond.js';
 import { AssertionSigner } from '../identity/assertion.js';
 import type { Identity } from '../identity/identity.js';
+import { AccessLog } from '../ops/access-log.js';
 import { listenOn } from '../ops/listen.js';
 import { createLogger } from '../ops/logger.js';
 import { GatewayMetrics } from '../ops/metrics.js';
@@ -70,6 +71,8 @@ export class Gateway {
   private readonly embedding: Embedding;
   private readonly allowedOrigins: Set<string>;
   private readonly login: Login | undefined;
+  /** One line per request (`access_log`), or undefined when that is off. */
+  private readonly accessLog: AccessLog | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** Responses not yet finished, so that a shutdown can end their keep-alive connections once they are. */
   private readonly inFlight = new Set<ServerResponse>();
@@ -83,6 +86,7 @@ export class Gateway {
     logger: Logger,
   ) {
     this.logger = logger;
+    this.accessLog = config.access_log ? new AccessLog(logger) : undefined;
     this.verifier = new TokenVerifier({
       issuers: config.issuers,
       maxTokenBytes: config.max_token_bytes,
@@ -208,7 +212,7 @@ export class Gateway {
     const client = this.proxies.resolve(req);
     const method = req.method ?? 'GET';
     const context: AuditContext = { requestId, ip: client.ip, method, path: '' };
-    res.once('finish', () => this.accessLog(res, context, started));
+    if (this.accessLog !== undefined) res.once('finish', () => this.logRequest(res, context, started));
 
     const headerProblem = rawHeaderProblem(req.rawHeaders);
     if (headerProblem !== undefined) {
@@ -344,15 +348,14 @@ export class Gateway {
     });
   }
 
-  private accessLog(res: ServerResponse, context: AuditContext, started: bigint): void {
-    if (!this.config.access_log) return;
-    this.logger.info({
-      reqId: context.requestId,
+  private logRequest(res: ServerResponse, context: AuditContext, started: bigint): void {
+    this.accessLog?.write({
+      requestId: context.requestId,
       method: context.method,
       path: context.path,
       status: res.statusCode,
       ms: Number(process.hrtime.bigint() - started) / 1e6,
       ip: context.ip,
-    }, 'request');
+    });
   }
 }
