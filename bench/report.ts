@@ -49,6 +49,12 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);
   }
+  const shaped = http.rows.find((r) => r.id === 'shaped');
+  if (bearer !== undefined && shaped !== undefined && bare !== undefined) {
+    lines.push(`Split of the gap: the gateway's HTTP work (its headers both ways, request id, timer, listeners) takes the bare proxy to `
+      + `${(shaped.peak.rps / bare.peak.rps).toFixed(2)}×; its own work on top (authentication, policy, access log, metrics) is `
+      + `${(bearer.peak.rps / shaped.peak.rps).toFixed(2)}× of that`);
+  }
   const front = http.rows.find((r) => r.id === 'nginx-auth');
   const nginx = http.rows.find((r) => r.id === 'nginx');
   if (front !== undefined && bearer !== undefined && nginx !== undefined) {
