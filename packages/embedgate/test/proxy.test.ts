@@ -372,6 +372,14 @@ describe('operations', () => {
     assert.match(metrics, series('embedgate_auth_failures_total', 'reason="missing_token"'));
     assert.match(metrics, series('embedgate_jwks_fetches_total', 'kind="jwks"', 'result="ok"'));
     assert.match(metrics, series('embedgate_upstream_duration_seconds_count', 'app="app"'));
+
+    // Counted exactly, and a scrape reads the totals without adding to them.
+    const proxied = async (): Promise<number> => Number(/^embedgate_requests_total\{(?=[^}]*app="app")(?=[^}]*outcome="proxied")[^}]*\} (\d+)/m
+      .exec(await (await gw.fetch('/metrics')).text())?.[1]);
+    const before = await proxied();
+    for (let i = 0; i < 3; i += 1) assert.equal((await gw.fetch('/app/page', { token: analyst })).status, 200);
+    assert.equal(await proxied(), before + 3);
+    assert.equal(await proxied(), before + 3, 'a second scrape');
   });
 
   it('writes a JSON audit line with the reason for every denial', async () => {
