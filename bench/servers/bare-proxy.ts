@@ -37,6 +37,8 @@ const headerHygiene = gatewayShape ? await import('../../packages/embedgate/src/
 
 async function proxyShaped(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { forwardableRequestHeaders, forwardableResponseHeaders } = headerHygiene as NonNullable<typeof headerHygiene>;
+  // The gateway's listeners: shutdown tracking on 'close', the access log on 'finish' (its line is the gateway's own
+  // work, so only the listener is here), and the upstream cancel on 'close'.
   inFlight.add(res);
   res.once('close', () => inFlight.delete(res));
   res.once('finish', () => undefined);
