@@ -102,7 +102,17 @@ const isAppPage = (e: ProxiedExchange): boolean => isPageLoad(e, '/sales/') || i
 const isCallback = (e: ProxiedExchange): boolean => e.method === 'POST' && e.path === '/sales/_dash-update-component';
 const isSessionPost = (e: ProxiedExchange): boolean => e.method === 'POST' && e.path === '/_embedgate/session';
 const isLiveSocket = (e: ProxiedExchange): boolean => e.upgrade && e.path === '/live/ws';
-const describeExchange = (e: ProxiedExchange): string => `${e.method} ${e.url}${e.requestHeaders[HANDLE_HEADER] === undefined ? '' : ' (handle)'} → ${e.status ?? '…'}`;
+const describeExchange = (e: ProxiedExchange): string => {
+  const handle = e.requestHeaders[HANDLE_HEADER] === undefined ? '' : ' (handle)';
+  const failure = e.proxyFailure;
+  const origin = failure === undefined ? '' : ` (the TLS proxy's: ${failure.code}${failure.browserGone ? ', the browser had gone' : ''})`;
+  const requestId = e.status !== undefined && e.status >= 500 ? e.responseHeaders?.['x-request-id'] : undefined;
+  return `${e.method} ${e.url}${handle} → ${e.status ?? '…'}${origin}${requestId === undefined ? '' : ` [request ${String(requestId)}]`}`;
+};
+/** An exchange the gateway answered, or could not: not one the browser gave up on before it was sent on. */
+const reachedGateway = (e: ProxiedExchange): boolean => e.status !== undefined && e.proxyFailure?.browserGone !== true;
+/** The gateway's warnings and errors, for failure messages. */
+const gatewayWarnings = (world: EmbedWorld): string => world.gw.logs.filter((line) => /"level":(4|5|6)\d/.test(line)).join('\n') || 'none';
 /** The exchanges with the time each was answered (epoch ms), for failure messages. */
 const timeline = (exchanges: ProxiedExchange[]): string => exchanges.map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ');
 
@@ -499,10 +509,10 @@ for (const run of RUNS) {
             assert.ok(setting.flatMap((e) => setCookiesFor(e, SESSION_COOKIE)).filter(setsValue).every((line) => /; Partitioned$/.test(line)), 'always partitioned');
             // Every callback the gateway let through (200) or refused by role (403) came with the cookie; only the
             // one after sign-out (401) came without.
-            const calls = fromFrames.filter(isCallback);
+            const calls = fromFrames.filter((e) => isCallback(e) && reachedGateway(e));
             assert.ok(calls.filter((e) => e.status === 200).length >= RENEWAL_CALLBACKS, 'the callbacks of the renewal step');
             assert.deepEqual(calls.filter((e) => (e.status === 200 || e.status === 403) !== (requestCookie(e, SESSION_COOKIE) !== undefined)).map(describeExchange), [],
-              'the callbacks that were let through carried the cookie, the ones refused after sign-out did not');
+              `the callbacks that were let through carried the cookie, the ones refused after sign-out did not; the gateway's warnings: ${gatewayWarnings(world)}`);
             assert.deepEqual(all.filter((e) => e.requestHeaders[HANDLE_HEADER] !== undefined).map(describeExchange), [], 'no worker handle');
             assert.equal(all.some((e) => e.path === '/_embedgate/worker.js'), false, 'no service worker was registered');
           }

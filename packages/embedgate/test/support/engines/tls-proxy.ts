@@ -30,6 +30,11 @@ export interface ProxiedExchange {
   responseHeaders?: IncomingHttpHeaders;
   /** When the response head came back (Date.now()). */
   answeredAt?: number;
+  /**
+   * Why the proxy answered 502 itself (the error code of its leg to the gateway) and whether the browser had already
+   * gone by then; undefined when the status is the gateway's.
+   */
+  proxyFailure?: { code: string; browserGone: boolean };
 }
 
 export interface TlsProxy {
@@ -114,6 +119,10 @@ export async function startTlsProxy(tls: TestTls, gatewayPort: number, options: 
 
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     const exchange = record(req, false);
+    let browserGone = false;
+    res.on('close', () => {
+      browserGone = !res.writableFinished;
+    });
     const headers = [...forwardable(req.rawHeaders, FORWARDED), 'X-Forwarded-Proto', 'https', 'X-Forwarded-For', forwardedFor(req)];
     const upstream = httpRequest({
       host: '127.0.0.1', port: gatewayPort, method: req.method, path: req.url, agent,
@@ -127,13 +136,19 @@ export async function startTlsProxy(tls: TestTls, gatewayPort: number, options: 
       answer.pipe(res);
       answer.on('error', () => res.destroy());
     });
-    upstream.on('error', () => {
-      if (exchange.status === undefined) answered(exchange, 502, {});
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (exchange.status === undefined) {
+        exchange.proxyFailure = { code: error.code ?? error.message, browserGone };
+        answered(exchange, 502, {});
+      }
       if (res.headersSent) res.destroy();
       else res.writeHead(502, { 'content-type': 'text/plain' }).end('the gateway could not be reached');
     });
     req.pipe(upstream);
-    req.on('error', () => upstream.destroy());
+    req.on('error', () => {
+      browserGone = true;
+      upstream.destroy();
+    });
   });
 
   // WebSockets: the handshake goes to the gateway as it came (plus the X-Forwarded-* headers), and from then on the
