@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
@@ -19,9 +20,64 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let op: HostileOp;
 let upstream: Upstream;
+let flood: Flood;
 let gw: RunningGateway;
 let analyst: string;
 let admin: string;
+
+/** FLOOD_BYTES, sent no faster than the gateway takes them. */
+const FLOOD_BYTES = 128 * 1024 * 1024;
+
+/** An app with one large response (/flood/all), which says how far it got and whether it waits for the gateway to read. */
+interface Flood {
+  url: string;
+  sent: number;
+  /** The last write filled the app's buffer: it waits for 'drain'. */
+  waiting: boolean;
+  done: boolean;
+  server: Server;
+}
+
+/** The flood app; it also serves HTML pages the gateway cannot rewrite and an answer preceded by 103 Early Hints. */
+async function startFlood(): Promise<Flood> {
+  const piece = Buffer.alloc(64 * 1024, 'f');
+  const server = createHttpServer((req, res) => {
+    if (req.url === '/flood/compress.html') {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'compress' }).end('<html><head></head></html>');
+      return;
+    }
+    if (req.url === '/flood/huge.html') {
+      res.writeHead(200, { 'content-type': 'text/html' }).end(`<html><head></head><body>${'x'.repeat(9 * 1024 * 1024)}</body></html>`);
+      return;
+    }
+    if (req.url === '/flood/hints') {
+      res.writeEarlyHints({ link: '</flood/style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('after the hints');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': FLOOD_BYTES });
+    const pump = (): void => {
+      while (flood.sent < FLOOD_BYTES) {
+        flood.sent += piece.length;
+        if (!res.write(piece)) {
+          flood.waiting = true;
+          res.once('drain', () => {
+            flood.waiting = false;
+            pump();
+          });
+          return;
+        }
+      }
+      flood.done = true;
+      res.end();
+    };
+    pump();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, sent: 0, waiting: false, done: false, server };
+}
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -41,6 +97,7 @@ async function errorOf(response: Response): Promise<string> {
 before(async () => {
   op = await startHostileOp();
   upstream = await startUpstream();
+  flood = await startFlood();
   const allow = { roles: ['analyst', 'admin'] };
   const app = (name: string, settings: Record<string, unknown> = {}): Record<string, unknown> => ({ name, prefix: `/${name}/`, upstream: upstream.url, allow, ...settings });
   gw = await startGateway({
@@ -51,6 +108,7 @@ before(async () => {
       app('strip', { strip_prefix: true }),
       app('down', { upstream: `http://127.0.0.1:${await closedPort()}` }),
       app('slowapp', { response_timeout_ms: 300 }),
+      app('flood', { upstream: flood.url }),
       app('dash', {
         dash: {
           max_body_bytes: DASH_MAX_BODY,
@@ -71,6 +129,8 @@ before(async () => {
 after(async () => {
   await gw.close();
   await upstream.close();
+  flood.server.closeAllConnections();
+  await new Promise((resolve) => flood.server.close(resolve));
   await op.close();
 });
 
@@ -92,6 +152,46 @@ describe('streaming', () => {
     const body = Buffer.from(await response.arrayBuffer());
     assert.equal(body.length, BIG_BODY_BYTES);
     assert.ok(body.equals(Buffer.alloc(BIG_BODY_BYTES, 'x')), 'the response body was altered');
+  });
+
+  it('a caller that stops reading holds the app back: the gateway does not read the app ahead of it', async () => {
+    const url = new URL(gw.url);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.pause();
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    socket.write(`GET /flood/all HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${analyst}\r\nConnection: close\r\n\r\n`);
+    const ended = once(socket, 'end');
+    await eventually(() => flood.waiting, 10_000, 5);
+    // For two seconds the caller reads nothing. A gateway that read the app regardless would take all 128 MB in
+    // well under that; this one takes what fits in the sockets' buffers and its own.
+    const window = Date.now() + 2000;
+    while (Date.now() < window) {
+      assert.ok(flood.sent < 48 * 1024 * 1024 && !flood.done, `the app got ${(flood.sent / 1048576).toFixed(1)} MB out while the caller read nothing`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.resume();
+    await ended;
+    assert.ok(flood.done && received > FLOOD_BYTES, `once the caller reads, the whole body arrives (${received} bytes with the head)`);
+  });
+});
+
+describe('pages the gateway rewrites, and informational answers', () => {
+  it('an HTML page it cannot decode, or one too large to hold (over 8 MB), gets 502 upstream_page_unreadable', async () => {
+    for (const path of ['/flood/compress.html', '/flood/huge.html']) {
+      const response = await gw.fetch(path, { token: analyst });
+      assert.equal(response.status, 502, path);
+      assert.equal(await errorOf(response), 'upstream_page_unreadable', path);
+    }
+  });
+
+  it('103 Early Hints from the app stay between the app and the gateway; the caller gets the final answer', async () => {
+    // The first status line on the wire is the final one (the raw body is chunked).
+    const response = await rawRequest(gw.url, '/flood/hints', [`Authorization: Bearer ${analyst}`]);
+    assert.equal(response.status, 200);
+    assert.match(response.body, /\r\nafter the hints\r\n/);
   });
 });
 
