@@ -57,7 +57,7 @@ export class UpstreamProxy {
 
   constructor(metrics: GatewayMetrics, logger: Logger) {
     this.reports = {
-      headReceived: (request, seconds) => metrics.upstreamLatency.observe({ app: request.app.config.name }, seconds),
+      headReceived: (request, seconds) => metrics.upstreamLatency.observe(request.app.config.name, seconds),
       failed: (request, reason) => logger.warn({ reqId: request.requestId, app: request.app.config.name, err: reason }, 'upstream request failed'),
     };
   }

@@ -1,5 +1,6 @@
 // Prometheus metrics for one gateway instance, on its own registry.
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { LabelledHistogram } from './latency-histogram.js';
 
 /**
  * Requests by app and outcome, counted in plain numbers: prom-client's labelled inc() validates and hashes its labels
@@ -39,13 +40,14 @@ export class GatewayMetrics {
     labelNames: ['issuer', 'kind', 'result'] as const,
     registers: [this.registry],
   });
-  readonly upstreamLatency = new Histogram({
-    name: 'embedgate_upstream_duration_seconds',
-    help: 'Time from sending a request upstream to receiving its response headers',
-    labelNames: ['app'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
-  });
+  /** Observed with the app's name. */
+  readonly upstreamLatency = new LabelledHistogram(
+    'embedgate_upstream_duration_seconds',
+    'Time from sending a request upstream to receiving its response headers',
+    'app',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    this.registry,
+  );
   readonly websockets = new Counter({
     name: 'embedgate_websocket_sessions_total',
     help: 'Proxied WebSocket sessions, by app and how they ended',
