@@ -11,7 +11,7 @@ import { REQUEST_PATH } from './servers/payload.js';
 
 /** One row of the side-by-side table. */
 export interface HttpConfig {
-  id: 'upstream' | 'bare' | 'shaped' | 'nginx' | 'bearer' | 'lean' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
+  id: 'upstream' | 'bare' | 'dispatch' | 'shaped' | 'nginx' | 'bearer' | 'lean' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
   label: string;
   target: Target;
 }
@@ -58,7 +58,12 @@ export function startBareProxy(upstreamUrl: string, nodeOptions: string[] = []):
   return startTsServer('bare proxy', 'bare-proxy.ts', (port) => [String(port), upstreamUrl], nodeOptions);
 }
 
-/** The bare proxy doing the gateway's HTTP work (its headers, request id, timer and listeners), without its decisions. */
+/** The bare proxy writing undici's response straight to the caller, as the gateway does. */
+function startDispatchProxy(upstreamUrl: string): Promise<{ url: string; child: Child }> {
+  return startTsServer('bare proxy (dispatch)', 'bare-proxy.ts', (port) => [String(port), upstreamUrl, 'dispatch']);
+}
+
+/** The bare proxy doing the gateway's HTTP work (its relay, headers, request id and listeners), without its decisions. */
 function startShapedProxy(upstreamUrl: string): Promise<{ url: string; child: Child }> {
   return startTsServer('bare proxy with the gateway\'s headers', 'bare-proxy.ts', (port) => [String(port), upstreamUrl, 'gateway-shape']);
 }
@@ -86,8 +91,9 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
   const configs: HttpConfig[] = [];
   if (wants.comparison) {
     const bearer = { authorization: `Bearer ${token}` };
-    const [bare, shaped, express, nginxProxy, nginxAuth] = await Promise.all([
+    const [bare, dispatch, shaped, express, nginxProxy, nginxAuth] = await Promise.all([
       startBareProxy(upstreamUrl),
+      startDispatchProxy(upstreamUrl),
       startShapedProxy(upstreamUrl),
       startTsServer('express stack', 'express-stack.ts', (port) => [String(port), upstreamUrl, issuer.issuer, AUDIENCE]),
       nginx === undefined ? undefined : (async () => {
@@ -105,11 +111,12 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
         return { url, child };
       })(),
     ]);
-    children.push(bare.child, shaped.child, express.child, ...[nginxProxy, nginxAuth].flatMap((started) => (started === undefined ? [] : [started.child])));
+    children.push(bare.child, dispatch.child, shaped.child, express.child, ...[nginxProxy, nginxAuth].flatMap((started) => (started === undefined ? [] : [started.child])));
     const cookie = await createSession(gateway.url, token);
     configs.push(
       { id: 'upstream', label: `upstream directly (${nginx === undefined ? 'Node' : 'nginx'})`, target: { url: `${upstreamUrl}${REQUEST_PATH}` } },
       { id: 'bare', label: 'bare Node proxy (undici, no auth)', target: { url: `${bare.url}${REQUEST_PATH}` } },
+      { id: 'dispatch', label: 'bare proxy, undici dispatch', target: { url: `${dispatch.url}${REQUEST_PATH}` } },
       // Sent the bearer, as the gateway is, so that the incoming request is the same size.
       { id: 'shaped', label: 'bare proxy + the gateway\'s headers', target: { url: `${shaped.url}${REQUEST_PATH}`, headers: bearer } },
       ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` } }]),
