@@ -116,6 +116,7 @@ function profileLines(p: ComparedProfiles & ProfileLoad): string[] {
   const added = (e: ComparedEntry): string => `${e.us - e.baselineUs >= 0 ? '+' : ''}${(e.us - e.baselineUs).toFixed(1)}`.padStart(7);
   return [
     `CPU per request at the same load (${p.rate.toLocaleString('en-US')} req/s over ${p.connections} connections, ${p.requests.toLocaleString('en-US')} requests), self time, idle excluded:`,
+    '(the bare proxy here relays as the gateway does: undici\'s dispatch, no body stream)',
     `  ${'area'.padEnd(62)} bare proxy  gateway   added`,
     ...p.areas.filter((e) => e.us >= 0.05 || e.baselineUs >= 0.05).map((e) => `  ${e.name.padEnd(62)} ${us(e.baselineUs)} µs ${us(e.us)} µs ${added(e)}`),
     `  ${'total'.padEnd(62)} ${us(p.baselineTotalUs)} µs ${us(p.totalUs)} µs ${added({ name: '', us: p.totalUs, baselineUs: p.baselineTotalUs })}`,

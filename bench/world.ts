@@ -59,8 +59,8 @@ export function startBareProxy(upstreamUrl: string, nodeOptions: string[] = []):
 }
 
 /** The bare proxy writing undici's response straight to the caller, as the gateway does. */
-function startDispatchProxy(upstreamUrl: string): Promise<{ url: string; child: Child }> {
-  return startTsServer('bare proxy (dispatch)', 'bare-proxy.ts', (port) => [String(port), upstreamUrl, 'dispatch']);
+export function startDispatchProxy(upstreamUrl: string, nodeOptions: string[] = []): Promise<{ url: string; child: Child }> {
+  return startTsServer('bare proxy (dispatch)', 'bare-proxy.ts', (port) => [String(port), upstreamUrl, 'dispatch'], nodeOptions);
 }
 
 /** The bare proxy doing the gateway's HTTP work (its relay, headers, request id and listeners), without its decisions. */

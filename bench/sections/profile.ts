@@ -1,6 +1,6 @@
-// CPU profiles (node --cpu-prof) of the gateway (bearer requests) and of the bare Node proxy under the same fixed load,
-// in interleaved rounds (so that a slower or faster stretch of the machine falls on both): self time per request, by
-// area and by function, and what the gateway adds.
+// CPU profiles (node --cpu-prof) of the gateway (bearer requests) and of the bare proxy that relays as the gateway does
+// (undici's dispatch) under the same fixed load, in interleaved rounds (so that a slower or faster stretch of the
+// machine falls on both): self time per request, by area and by function, and what the gateway adds.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Child } from '../children.js';
@@ -9,7 +9,7 @@ import { load, type Target } from '../load.js';
 import type { Timing } from '../options.js';
 import { startGateway } from '../servers/embedgate.js';
 import { REQUEST_PATH } from '../servers/payload.js';
-import { startBareProxy, type World } from '../world.js';
+import { startDispatchProxy, type World } from '../world.js';
 
 const TOP = 25;
 /** Below both peaks on a 2-vCPU machine: each process serves every request, so self time per request compares. */
@@ -42,7 +42,7 @@ export async function profileGateway(world: World, timing: Timing): Promise<Comp
   const gatewayProfiles = join(setup.dir, 'profiles');
   const bareProfiles = join(setup.dir, 'bare-profiles');
   const gateway = await startGateway('embedgate (profiled)', { ...setup, nodeOptions: ['--cpu-prof', `--cpu-prof-dir=${gatewayProfiles}`] });
-  const bare = await startBareProxy(world.upstreamUrl, ['--cpu-prof', `--cpu-prof-dir=${bareProfiles}`]).catch(async (error: unknown) => {
+  const bare = await startDispatchProxy(world.upstreamUrl, ['--cpu-prof', `--cpu-prof-dir=${bareProfiles}`]).catch(async (error: unknown) => {
     await gateway.child.stop();
     throw error;
   });
