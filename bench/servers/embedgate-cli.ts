@@ -15,9 +15,21 @@ function newestMtime(dir: string, suffix: string): number {
   return newest;
 }
 
-/** True when a source file changed after the last build: the CLI (bin → dist/) would run older code. */
+function buildInfoMtime(): number {
+  try {
+    return statSync(join(PACKAGE, 'tsconfig.tsbuildinfo')).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * True when a source file changed after the last build: the CLI (bin → dist/) would run older code. `tsc -b` leaves
+ * an output that would come out the same untouched and records the build in its buildinfo, so that counts too.
+ */
 export function buildIsStale(): boolean {
-  return newestMtime(join(PACKAGE, 'src'), '.ts') > newestMtime(join(PACKAGE, 'dist'), '.js');
+  const built = Math.max(newestMtime(join(PACKAGE, 'dist'), '.js'), buildInfoMtime());
+  return newestMtime(join(PACKAGE, 'src'), '.ts') > built;
 }
 
 /** Whether `embedgate serve` takes --workers (its --help names it). */
