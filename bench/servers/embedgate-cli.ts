@@ -15,20 +15,12 @@ function newestMtime(dir: string, suffix: string): number {
   return newest;
 }
 
-function buildInfoMtime(): number {
-  try {
-    return statSync(join(PACKAGE, 'tsconfig.tsbuildinfo')).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * True when a source file changed after the last build: the CLI (bin → dist/) would run older code. `tsc -b` leaves
  * an output that would come out the same untouched and records the build in its buildinfo, so that counts too.
  */
 export function buildIsStale(): boolean {
-  const built = Math.max(newestMtime(join(PACKAGE, 'dist'), '.js'), buildInfoMtime());
+  const built = Math.max(newestMtime(join(PACKAGE, 'dist'), '.js'), statSync(join(PACKAGE, 'tsconfig.tsbuildinfo'), { throwIfNoEntry: false })?.mtimeMs ?? 0);
   return newestMtime(join(PACKAGE, 'src'), '.ts') > built;
 }
 
