@@ -1,6 +1,7 @@
-// Log lines: the ISO timestamp the gateway's logger writes on every line is right to the millisecond, and an access-log
-// line is exactly what pino would write for it.
+// Log lines: the ISO timestamp the gateway's logger writes on every line is right to the millisecond, an access-log
+// line is exactly what pino would write for it, and no line is lost or reordered on the way to stdout.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { AccessLog } from '../src/ops/access-log.js';
@@ -43,4 +44,26 @@ test('an access-log line is what logger.info would write, key for key, for any p
 
   new AccessLog(createLogger('warn', sink)).write(entry);
   assert.equal(lines.length, 2, 'nothing at level warn');
+});
+
+/** Runs `script` (an ES module) in a child Node with tsx; resolves with its stdout once it has exited. */
+function runScript(script: string): Promise<{ stdout: string; code: number | null }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ stdout, code })));
+}
+
+test('every line reaches stdout in order, those still pending when the process exits or dies of an error included', async () => {
+  const logger = JSON.stringify(new URL('../src/ops/logger.ts', import.meta.url).href);
+  for (const ending of ['process.exit(0)', 'throw new Error("the app failed")']) {
+    // A burst of 1,000 lines in one turn of the event loop, then three in the next, the last turn of the process.
+    const { stdout, code } = await runScript(`import { createLogger } from ${logger};
+      const logger = createLogger('info');
+      for (let n = 0; n < 1000; n++) logger.info({ n }, 'burst');
+      setImmediate(() => { for (let n = 1000; n < 1003; n++) logger.info({ n }, 'last'); ${ending}; });`);
+    assert.equal(code, ending.startsWith('throw') ? 1 : 0);
+    const numbers = stdout.trimEnd().split('\n').map((line) => (JSON.parse(line) as { n: number }).n);
+    assert.deepEqual(numbers, Array.from({ length: 1003 }, (_, n) => n), `${ending}: every line, once, in order`);
+  }
 });

@@ -1,8 +1,10 @@
 // JSON logs with pino; callers pass only safe fields (never headers, query strings, tokens or cookies). Lines go to
-// stdout without blocking the event loop, in batches of up to 4 KB and at least once a second; whatever is pending
-// is flushed when the process exits. A process of `embedgate serve --workers N` adds its pid.
+// stdout without blocking the event loop: those of one turn of the event loop handed over together, written in
+// batches of 4 KB and at least once a second; whatever is pending is flushed when the process exits. A process of
+// `embedgate serve --workers N` adds its pid.
 import cluster from 'node:cluster';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { LineBatcher } from './line-batcher.js';
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const base = cluster.isWorker ? { service: 'embedgate', pid: process.pid } : { service: 'embedgate' };
@@ -28,7 +30,7 @@ export function isoTimeOncePerSecond(clock: () => number = Date.now): () => stri
 }
 
 function stdoutDestination(): DestinationStream {
-  const stream = pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 });
+  const stream = new LineBatcher(pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 }));
   process.once('exit', () => stream.flushSync());
   return stream;
 }
