@@ -3,9 +3,6 @@
 // write per line costs in proportion to what is already pending.
 import type { DestinationStream } from 'pino';
 
-/** Lines handed over at once when they reach this many characters: the destination's own batch size. */
-const BATCH_LENGTH = 4096;
-
 /** What the logger's stdout destination (a sonic-boom) offers beyond `write`. */
 export interface FlushableDestination extends DestinationStream {
   flushSync(): void;
@@ -17,12 +14,13 @@ export class LineBatcher implements FlushableDestination {
   private pendingLength = 0;
   private scheduled = false;
 
-  constructor(private readonly destination: FlushableDestination) {}
+  /** `batchLength`: lines are handed over at once when they reach this many characters (the destination's batch). */
+  constructor(private readonly destination: FlushableDestination, private readonly batchLength: number) {}
 
   write(line: string): void {
     this.pending.push(line);
     this.pendingLength += line.length;
-    if (this.pendingLength >= BATCH_LENGTH) this.handOver();
+    if (this.pendingLength >= this.batchLength) this.handOver();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.endOfTurn);

@@ -29,8 +29,11 @@ export function isoTimeOncePerSecond(clock: () => number = Date.now): () => stri
   };
 }
 
+/** Bytes of lines sonic-boom gathers before it writes (and characters the batcher gathers before it hands over). */
+const BATCH = 4096;
+
 function stdoutDestination(): DestinationStream {
-  const stream = new LineBatcher(pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 }));
+  const stream = new LineBatcher(pino.destination({ dest: 1, sync: false, minLength: BATCH, periodicFlush: 1000 }), BATCH);
   process.once('exit', () => stream.flushSync());
   return stream;
 }
