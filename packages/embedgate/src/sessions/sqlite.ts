@@ -43,6 +43,8 @@ export class SqliteSessionStore implements SessionStore {
   private lastEvent = 0;
   /** Counts this process's changes to session records; SQLite's data_version counts the other connections' commits. */
   private changes = 0;
+  /** SQLite's data_version as read in this turn of the event loop (see changeMark). */
+  private otherCommits: number | undefined;
 
   constructor(path: string) {
     if (path !== ':memory:') {
@@ -112,9 +114,18 @@ export class SqliteSessionStore implements SessionStore {
     return rows.map(recordOf);
   }
 
-  /** Changes with every write to the file: this process's (counted here) and every other connection's (data_version). */
+  /**
+   * Changes with every write to the file: this process's at once (counted here), every other connection's
+   * (data_version) from the next turn of the event loop. data_version is read once a turn: it takes SQLite's WAL read
+   * locks, which cost several µs, and the requests read in one turn of the loop all arrived before another process's
+   * commit could be told apart from them.
+   */
   changeMark(): string {
-    return `${this.changes}:${this.statements.dataVersion.get() ?? ''}`;
+    if (this.otherCommits === undefined) {
+      this.otherCommits = this.statements.dataVersion.get() ?? 0;
+      setImmediate(() => { this.otherCommits = undefined; }).unref();
+    }
+    return `${this.changes}:${this.otherCommits}`;
   }
 
   async put(record: SessionRecord): Promise<void> {
