@@ -116,9 +116,9 @@ export class SqliteSessionStore implements SessionStore {
 
   /**
    * Changes with every write to the file: this process's at once (counted here), every other connection's
-   * (data_version) from the next turn of the event loop. data_version is read once a turn: it takes SQLite's WAL read
-   * locks, which cost several µs, and the requests read in one turn of the loop all arrived before another process's
-   * commit could be told apart from them.
+   * (data_version) from the next turn of the event loop. data_version is read once a turn, as it takes SQLite's WAL
+   * read locks (several µs): the requests handled in a turn reached the gateway before the turn began, so a commit that
+   * the turn's read misses came after them.
    */
   changeMark(): string {
     if (this.otherCommits === undefined) {
