@@ -1,6 +1,6 @@
 // HTTP load with autocannon: throughput at a fixed connection count, or latency at a fixed overall rate.
 import autocannon from 'autocannon';
-import { cpuSnapshot, disturbanceBetween, waitUntilQuiet } from './machine.js';
+import { cpuSnapshot, disturbanceBetween, groupCpuSeconds, waitUntilQuiet } from './machine.js';
 import { quantile } from './stats.js';
 
 export interface Target {
@@ -17,6 +17,8 @@ export interface LoadRun {
   rate?: number;
   /** Called every 250 ms while the load runs (e.g. to sample memory). */
   onTick?: () => void;
+  /** Process groups of the server(s) under load, whose CPU time per request the figures give. */
+  serverGroups?: number[];
 }
 
 export interface LoadFigures {
@@ -34,6 +36,8 @@ export interface LoadFigures {
   /** % of all CPU time during the run taken by the hypervisor, and used by processes not of the bench (undefined without /proc). */
   stealPercent: number | undefined;
   otherCpuPercent: number | undefined;
+  /** CPU time the server's processes used per response, in µs (user + system), when LoadRun.serverGroups was given. */
+  cpuMicrosPerRequest: number | undefined;
 }
 
 /**
@@ -81,6 +85,7 @@ export async function load(target: Target, run: LoadRun): Promise<LoadFigures> {
   };
   const ticker = run.onTick === undefined ? undefined : setInterval(run.onTick, 250);
   const before = cpuSnapshot();
+  const serverCpuBefore = run.serverGroups === undefined ? undefined : groupCpuSeconds(run.serverGroups);
   try {
     const { rate } = run;
     const results = rate === undefined
@@ -90,17 +95,21 @@ export async function load(target: Target, run: LoadRun): Promise<LoadFigures> {
         return autocannonRun(target, Math.max(1, Math.round(run.connections / RATE_INSTANCES)), run.seconds, rate / RATE_INSTANCES, onResponse);
       }));
     const disturbance = disturbanceBetween(before, cpuSnapshot());
+    const serverCpuAfter = run.serverGroups === undefined ? undefined : groupCpuSeconds(run.serverGroups);
+    const responses = latencies.length + non2xx;
     latencies.sort((a, b) => a - b);
     return {
-      rps: (latencies.length + non2xx) / run.seconds,
+      rps: responses / run.seconds,
       p50: quantile(latencies, 0.5, true),
       p99: quantile(latencies, 0.99, true),
-      responses: latencies.length + non2xx,
+      responses,
       errors: results.reduce((sum, result) => sum + result.errors + result.timeouts, 0),
       non2xx,
       non2xxStatus,
       stealPercent: disturbance?.stealPercent,
       otherCpuPercent: disturbance?.otherCpuPercent,
+      cpuMicrosPerRequest: serverCpuBefore === undefined || serverCpuAfter === undefined || responses === 0
+        ? undefined : ((serverCpuAfter - serverCpuBefore) * 1e6) / responses,
     };
   } finally {
     clearInterval(ticker);

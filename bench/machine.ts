@@ -31,6 +31,9 @@ export interface Disturbance {
   otherCpuPercent: number;
 }
 
+/** Linux reports process CPU time in USER_HZ ticks, 100 a second on every architecture it runs on here. */
+const TICKS_PER_SECOND = 100;
+
 /** user + system jiffies of the processes in the given process groups, and of their children that ended. */
 function groupJiffies(groups: Set<number>): number {
   let sum = 0;
@@ -46,6 +49,15 @@ function groupJiffies(groups: Set<number>): number {
     }
   }
   return sum;
+}
+
+/** CPU seconds used so far by the processes of these process groups (one server each), or undefined without /proc. */
+export function groupCpuSeconds(groups: number[]): number | undefined {
+  try {
+    return groupJiffies(new Set(groups)) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A reading of the CPU counters, or undefined where /proc is missing. */

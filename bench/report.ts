@@ -28,7 +28,7 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
       + `${int(http.rate)} req/s (half the bare proxy's peak) over ${timing.rateConnections} connections in ${RATE_INSTANCES} staggered instances, `
       + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds.`,
     '',
-    `${'configuration'.padEnd(38)} ${pad('peak req/s', 10)} ${pad('× bare', 7)} ${pad('× Expr.', 7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('p99 +bare', 9)} ${pad('at rate', 8)}`,
+    `${'configuration'.padEnd(38)} ${pad('peak req/s', 10)} ${pad('× bare', 7)} ${pad('× Expr.', 7)} ${pad('CPU µs', 7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('p99 +bare', 9)} ${pad('at rate', 8)}`,
   ];
   for (const row of http.rows) {
     const flags = row.peak.errors + row.peak.non2xx + row.atRate.errors + row.atRate.non2xx > 0 ? '  errors!' : '';
@@ -38,16 +38,23 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
       pad(int(row.peak.rps), 10),
       pad(bare ? `${(row.peak.rps / bare.peak.rps).toFixed(2)}` : '—', 7),
       pad(express ? `${(row.peak.rps / express.peak.rps).toFixed(2)}` : '—', 7),
+      pad(row.peak.cpuMicrosPerRequest === undefined ? '—' : row.peak.cpuMicrosPerRequest.toFixed(1), 7),
       pad(ms(row.atRate.p50), 7),
       pad(ms(row.atRate.p99), 7),
       pad(bare && row.id !== 'bare' ? `${row.atRate.p99 - bare.atRate.p99 >= 0 ? '+' : ''}${ms(row.atRate.p99 - bare.atRate.p99)}` : '—', 9),
       pad(int(row.atRate.rps), 8),
     ].join(' ') + saturated + flags);
   }
-  lines.push(`p99 +bare: p99 added over the bare proxy's at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
+  lines.push(`CPU µs: CPU time (user + system) of the row's server processes per request, in its peak round; p99 +bare: p99 added over the bare proxy's at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
   if (bearer !== undefined) {
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);
+    const bearerCpu = bearer.peak.cpuMicrosPerRequest;
+    if (bearerCpu !== undefined) {
+      const costs = http.rows.filter((r) => r.id !== 'bearer' && r.peak.cpuMicrosPerRequest !== undefined)
+        .map((r) => `${((r.peak.cpuMicrosPerRequest as number) / bearerCpu).toFixed(2)}× ${r.label}`);
+      lines.push(`CPU per request at peak, against bearer's ${bearerCpu.toFixed(1)} µs: ${costs.join('; ')}`);
+    }
   }
   const shaped = http.rows.find((r) => r.id === 'shaped');
   if (bearer !== undefined && shaped !== undefined && bare !== undefined) {

@@ -14,6 +14,8 @@ export interface HttpConfig {
   id: 'upstream' | 'bare' | 'dispatch' | 'shaped' | 'nginx' | 'bearer' | 'lean' | 'cookie' | 'handle' | 'dash' | 'nginx-auth' | 'express';
   label: string;
   target: Target;
+  /** Process groups of the servers that answer the row (the gateway, the proxy, nginx's master and workers). */
+  serverGroups: number[];
 }
 
 export interface World {
@@ -74,15 +76,17 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
   const token = await issuer.sign();
   const nginx = findNginx();
   let upstreamUrl: string;
+  let upstreamChild: Child;
   if (nginx === undefined) {
     const upstream = await startTsServer('upstream', 'upstream.ts', (port) => [String(port)]);
-    children.push(upstream.child);
+    upstreamChild = upstream.child;
     upstreamUrl = upstream.url;
   } else {
     const port = await freePort();
-    children.push(await startNginxUpstream(nginx, join(dir, 'nginx-upstream'), port));
+    upstreamChild = await startNginxUpstream(nginx, join(dir, 'nginx-upstream'), port);
     upstreamUrl = `http://127.0.0.1:${port}`;
   }
+  children.push(upstreamChild);
   const gatewaySetup = async (name: string, routes: number): Promise<GatewaySetup> =>
     ({ dir: join(dir, name), port: await freePort(), issuer: issuer.issuer, upstream: upstreamUrl, routes });
   const gateway = await startGateway('embedgate', await gatewaySetup('gateway', 1));
@@ -108,34 +112,36 @@ export async function startWorld(dir: string, wants: { comparison: boolean }): P
         const child = await startNginxAuthRequest(nginx, join(dir, 'nginx-auth'), port, Number(new URL(behind.url).port), Number(new URL(upstreamUrl).port));
         const url = `http://127.0.0.1:${port}`;
         await assertNginxProxies(url, behind.url, token);
-        return { url, child };
+        return { url, child, behind: behind.child };
       })(),
     ]);
     children.push(bare.child, dispatch.child, shaped.child, express.child, ...[nginxProxy, nginxAuth].flatMap((started) => (started === undefined ? [] : [started.child])));
     const cookie = await createSession(gateway.url, token);
     configs.push(
-      { id: 'upstream', label: `upstream directly (${nginx === undefined ? 'Node' : 'nginx'})`, target: { url: `${upstreamUrl}${REQUEST_PATH}` } },
-      { id: 'bare', label: 'bare Node proxy (undici, no auth)', target: { url: `${bare.url}${REQUEST_PATH}` } },
-      { id: 'dispatch', label: 'bare proxy, undici dispatch', target: { url: `${dispatch.url}${REQUEST_PATH}` } },
+      { id: 'upstream', label: `upstream directly (${nginx === undefined ? 'Node' : 'nginx'})`, target: { url: `${upstreamUrl}${REQUEST_PATH}` }, serverGroups: [upstreamChild.pid] },
+      { id: 'bare', label: 'bare Node proxy (undici, no auth)', target: { url: `${bare.url}${REQUEST_PATH}` }, serverGroups: [bare.child.pid] },
+      { id: 'dispatch', label: 'bare proxy, undici dispatch', target: { url: `${dispatch.url}${REQUEST_PATH}` }, serverGroups: [dispatch.child.pid] },
       // Sent the bearer, as the gateway is, so that the incoming request is the same size.
-      { id: 'shaped', label: 'bare proxy + the gateway\'s headers', target: { url: `${shaped.url}${REQUEST_PATH}`, headers: bearer } },
-      ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` } }]),
-      { id: 'bearer', label: 'embedgate, bearer token', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: bearer } },
+      { id: 'shaped', label: 'bare proxy + the gateway\'s headers', target: { url: `${shaped.url}${REQUEST_PATH}`, headers: bearer }, serverGroups: [shaped.child.pid] },
+      ...(nginxProxy === undefined ? [] : [{ id: 'nginx' as const, label: 'nginx reverse proxy', target: { url: `${nginxProxy.url}${REQUEST_PATH}` }, serverGroups: [nginxProxy.child.pid] }]),
+      { id: 'bearer', label: 'embedgate, bearer token', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: bearer }, serverGroups: [gateway.child.pid] },
       {
         id: 'lean', label: 'embedgate, bearer, user header only',
-        target: { url: `${gateway.url}${REQUEST_PATH.replace('/sales/', LEAN_PREFIX)}`, headers: bearer },
+        target: { url: `${gateway.url}${REQUEST_PATH.replace('/sales/', LEAN_PREFIX)}`, headers: bearer }, serverGroups: [gateway.child.pid],
       },
-      { id: 'cookie', label: 'embedgate, embed session cookie', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { cookie } } },
+      { id: 'cookie', label: 'embedgate, embed session cookie', target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { cookie } }, serverGroups: [gateway.child.pid] },
       {
         id: 'handle', label: 'embedgate, worker-mode handle',
         target: { url: `${gateway.url}${REQUEST_PATH}`, headers: { 'x-embedgate-session': await createHandle(gateway.url, token) } },
+        serverGroups: [gateway.child.pid],
       },
       {
         id: 'dash', label: 'embedgate, Dash callback rule (POST)',
         target: { url: `${gateway.url}/sales/_dash-update-component`, method: 'POST', headers: { ...bearer, 'content-type': 'application/json' }, body: dashCallbackBody() },
+        serverGroups: [gateway.child.pid],
       },
-      ...(nginxAuth === undefined ? [] : [{ id: 'nginx-auth' as const, label: 'nginx → embedgate (auth_request)', target: { url: `${nginxAuth.url}${REQUEST_PATH}`, headers: bearer } }]),
-      { id: 'express', label: 'Express + jwt-bearer + http-proxy-mw', target: { url: `${express.url}${REQUEST_PATH}`, headers: bearer } },
+      ...(nginxAuth === undefined ? [] : [{ id: 'nginx-auth' as const, label: 'nginx → embedgate (auth_request)', target: { url: `${nginxAuth.url}${REQUEST_PATH}`, headers: bearer }, serverGroups: [nginxAuth.child.pid, nginxAuth.behind.pid] }]),
+      { id: 'express', label: 'Express + jwt-bearer + http-proxy-mw', target: { url: `${express.url}${REQUEST_PATH}`, headers: bearer }, serverGroups: [express.child.pid] },
     );
   }
   return {

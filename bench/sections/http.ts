@@ -13,7 +13,7 @@ async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, 
   const kept = new Map<HttpConfig['id'], LoadFigures>();
   for (let round = 1; round <= rounds; round++) {
     for (const config of configs) {
-      const figures = await steadyLoad(config.label, config.target, run, better);
+      const figures = await steadyLoad(config.label, config.target, { ...run, serverGroups: config.serverGroups }, better);
       log(`round ${round}: ${config.label}: ${describe(figures)}${disturbed(figures)
         ? ` (disturbed: steal ${figures.stealPercent?.toFixed(0)} %, other processes ${figures.otherCpuPercent?.toFixed(0)} %)` : ''}`);
       const previous = kept.get(config.id);
@@ -26,7 +26,7 @@ async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, 
 export async function compareConfigs(configs: HttpConfig[], upstream: HttpResults['upstream'], timing: Timing, log: (line: string) => void): Promise<HttpResults> {
   for (const config of configs) assertClean(config.label, await load(config.target, { connections: timing.peakConnections, seconds: timing.warmupSeconds }));
   const peaks = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
-    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s`, log);
+    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log);
   const bare = peaks.get('bare');
   if (bare === undefined) throw new Error('the comparison needs the bare proxy');
   const rate = bare.rps / 2;
