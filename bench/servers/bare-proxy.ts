@@ -84,16 +84,12 @@ function proxyShaped(req: IncomingMessage, res: ServerResponse): Promise<void> {
   headers['x-request-id'] = requestId;
   Object.assign(headers, IDENTITY_HEADERS);
   const path = req.url as string;
-  return new Promise((settle) => {
-    // The relay reads only the app's name and response timeout of the mounted app.
-    const request = { app: SHAPED_APP as never, path, headers, body: undefined, requestId, rewrite: { headers: FRAMING } };
-    const relay = new ResponseRelay(res, req.method as string, request, IGNORED_REPORTS, (denial) => {
-      if (denial !== undefined) res.writeHead(denial.status).end();
-      settle();
-    });
-    relay.startClock();
-    pool.dispatch({ path, method: req.method as string, headers, body: null }, relay);
-  });
+  // The relay reads only the app's name and response timeout of the mounted app.
+  const request = { app: SHAPED_APP as never, path, headers, body: undefined, requestId, rewrite: { headers: FRAMING } };
+  const relay = new ResponseRelay(req, res, request, IGNORED_REPORTS);
+  relay.startClock();
+  pool.dispatch({ path, method: req.method as string, headers, body: null }, relay);
+  return Promise.resolve();
 }
 
 const proxy = gatewayShape ? proxyShaped : mode === 'dispatch' ? proxyDispatch : proxyBare;

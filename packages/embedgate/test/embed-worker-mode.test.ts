@@ -156,6 +156,11 @@ describe('the worker\'s session handle', () => {
 
   it('the handle is useless on another app, as a cookie, and outside worker or auto mode', async () => {
     const handle = await workerSession();
+    assert.equal((await withHandle(auto, '/ops/', handle)).status, 401, 'another app, the session not yet read');
+    // Read once at its own app, the session is known in memory: the next request is decided from there, the same way.
+    const own = await withHandle(auto, '/sales/page', handle);
+    assert.equal(own.status, 200, 'its own app');
+    await own.arrayBuffer();
     const other = await withHandle(auto, '/ops/', handle);
     assert.equal(other.status, 401, 'another app');
     assert.equal((await auto.gw.fetch('/sales/', { headers: { cookie: `${COOKIE}=${handle}` } })).status, 401, 'as a cookie');

@@ -51,12 +51,15 @@ export class Embedding {
   private readonly assets: EmbedAssets | undefined;
   /** With embedding off, responses only get the framing headers; one rewrite serves every request. */
   private readonly framingOnly: ResponseRewrite;
+  /** The header options of every response that is not an HTML page: the framing policy alone. */
+  private readonly framingOptions: { frameAncestors: string };
 
   constructor(private readonly deps: EmbeddingDeps) {
     this.origins = deps.config.embed.allowed_origins;
     this.hostOrigins = new Set(this.origins);
     this.frameAncestors = this.origins.length > 0 ? this.origins.join(' ') : "'none'";
-    this.framingOnly = { headers: (headers) => rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors }) };
+    this.framingOptions = { frameAncestors: this.frameAncestors };
+    this.framingOnly = { headers: (headers) => rewriteEmbedHeaders(headers, this.framingOptions) };
     const origin = new URL(deps.config.public_url).origin;
     this.scriptUrl = `${origin}${FRAME_SCRIPT_PATH}`;
     this.sessionUrl = `${origin}${SESSION_PATH}`;
@@ -119,16 +122,14 @@ export class Embedding {
   responseRewrite(identity: Identity | undefined, app: AppConfig, throughWorker: boolean): ResponseRewrite {
     if (!this.enabled) return this.framingOnly;
     const bridge = app.embed?.bridge;
-    const urls = [this.scriptUrl, ...(throughWorker ? [this.origin + WORKER_PAGE_SCRIPT_PATH] : []), ...(bridge ? [this.origin + BRIDGE_SCRIPT_PATH] : [])];
-    // The nonce is made only for HTML pages, the one kind of response that gets the script.
+    // The nonce and the script URLs are made only for HTML pages, the one kind of response that gets the script.
     let nonce = '';
     return {
       headers: (headers, isHtml) => {
-        if (isHtml) nonce = randomBytes(16).toString('base64');
-        rewriteEmbedHeaders(headers, {
-          frameAncestors: this.frameAncestors,
-          ...(isHtml ? { script: { nonce, urls, sessionUrl: this.sessionUrl } } : {}),
-        });
+        if (!isHtml) return rewriteEmbedHeaders(headers, this.framingOptions);
+        nonce = randomBytes(16).toString('base64');
+        const urls = [this.scriptUrl, ...(throughWorker ? [this.origin + WORKER_PAGE_SCRIPT_PATH] : []), ...(bridge ? [this.origin + BRIDGE_SCRIPT_PATH] : [])];
+        rewriteEmbedHeaders(headers, { frameAncestors: this.frameAncestors, script: { nonce, urls, sessionUrl: this.sessionUrl } });
       },
       html: (html) => injectIntoHtml(html, frameScriptTag({
         src: this.scriptSrc,

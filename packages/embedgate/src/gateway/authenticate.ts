@@ -8,10 +8,16 @@ import { readCredential } from './credentials.js';
 
 export type AuthOutcome = { identity: Identity } | { denial: Denial };
 
+/**
+ * The identity of an Authorization header's bearer token that the verifier has cached: such a token passed the
+ * header syntax check before, so the header is not parsed again.
+ */
+export function knownBearer(verifier: TokenVerifier, header: string | undefined): Identity | undefined {
+  return header?.startsWith('Bearer ') === true ? verifier.known(header.slice(7)) : undefined;
+}
+
 export async function authenticateRequest(verifier: TokenVerifier, req: IncomingMessage): Promise<AuthOutcome> {
-  // A token the verifier has cached passed the header syntax check before: no need to parse the header again.
-  const header = req.headers.authorization;
-  const known = header?.startsWith('Bearer ') === true ? verifier.known(header.slice(7)) : undefined;
+  const known = knownBearer(verifier, req.headers.authorization);
   if (known !== undefined) return { identity: known };
   const credential = readCredential(req);
   if (credential.kind === 'invalid') return { denial: credential.denial };

@@ -4,7 +4,6 @@ import type { Socket } from 'node:net';
 import { buildConnector, errors, Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { HeaderMap } from '../http/headers.js';
-import type { Denial } from '../http/respond.js';
 import type { GatewayMetrics } from '../ops/metrics.js';
 import type { MountedApp } from './apps.js';
 import { ResponseRelay, type RelayReports } from './response-relay.js';
@@ -78,17 +77,15 @@ export class UpstreamProxy {
     return pool;
   }
 
-  /** Resolves once the response is streaming back; returns a denial if the upstream failed before answering. */
-  forward(req: IncomingMessage, res: ServerResponse, request: ProxyRequest): Promise<Denial | undefined> {
-    return new Promise((settle) => {
-      const relay = new ResponseRelay(res, req.method as string, request, this.reports, settle);
-      const body = request.body ?? (hasBody(req) ? req : null);
-      // A streamed upload may take longer than the timeout: the clock starts once the caller has sent all of it.
-      if (body === req) req.once('end', () => relay.startClock());
-      else relay.startClock();
-      if (request.body !== undefined) request.headers['content-length'] = String(request.body.length);
-      this.pool(request.app).dispatch({ path: request.path, method: req.method as string, headers: request.headers, body }, relay);
-    });
+  /** Sends the request to its app; the relay answers the caller (with a 502 or 504 if the app fails before its head). */
+  forward(req: IncomingMessage, res: ServerResponse, request: ProxyRequest): void {
+    const relay = new ResponseRelay(req, res, request, this.reports);
+    const body = request.body ?? (hasBody(req) ? req : null);
+    // A streamed upload may take longer than the timeout: the clock starts once the caller has sent all of it.
+    if (body === req) req.once('end', () => relay.startClock());
+    else relay.startClock();
+    if (request.body !== undefined) request.headers['content-length'] = String(request.body.length);
+    this.pool(request.app).dispatch({ path: request.path, method: req.method as string, headers: request.headers, body }, relay);
   }
 
   async close(): Promise<void> {

@@ -1,11 +1,12 @@
 // Relays one upstream exchange to the caller as undici delivers it: the head and each piece of the body go straight to
 // the caller's ServerResponse (no intermediate stream, no pipe), a page the gateway rewrites is collected first, and
-// response_timeout_ms is kept to the millisecond.
-import type { ServerResponse } from 'node:http';
+// response_timeout_ms is kept to the millisecond. When the app fails before the caller has a head, the caller gets the
+// gateway's answer (502 or 504).
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import { forwardableResponseHeaders, type HeaderMap } from '../http/headers.js';
-import type { Denial } from '../http/respond.js';
+import { sendDenial, type Denial } from '../http/respond.js';
 import type { ProxyRequest } from './proxy.js';
 
 /** HTML larger than this is not held in memory to be rewritten: the caller gets a 502 instead. */
@@ -64,18 +65,14 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
   private timedOut = false;
   private readonly started = process.hrtime.bigint();
 
-  /**
-   * `settle` is called once: with undefined when the caller has its head (or has gone), with a denial when the app
-   * failed before that.
-   */
   constructor(
+    private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
-    private readonly method: string,
     private readonly request: ProxyRequest,
     private readonly reports: RelayReports,
-    private readonly settle: (denial: Denial | undefined) => void,
   ) {
-    res.once('close', this.onClose);
+    // A response closes once: `on` spares the wrapper `once` makes.
+    res.on('close', this.onClose);
   }
 
   /**
@@ -117,7 +114,7 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.reports.headReceived(request, Number(process.hrtime.bigint() - this.started) / 1e9);
     const headers = forwardableResponseHeaders(upstreamHeaders);
     headers['x-request-id'] = request.requestId;
-    const html = isHtmlPage(this.method, status, headers);
+    const html = isHtmlPage(this.req.method as string, status, headers);
     request.rewrite?.headers(headers, html);
     if (html && request.signedIn === true) headers['cache-control'] = 'no-store';
     if (html && request.rewrite?.html !== undefined) {
@@ -187,13 +184,16 @@ export class ResponseRelay implements Dispatcher.DispatchHandler {
     this.answer(this.timedOut ? UPSTREAM_TIMEOUT : upstreamFailure(error));
   }
 
-  /** Settles the exchange for the handler, once; the response clock stops for good. */
+  /**
+   * Settles the exchange, once: the caller has its head (or has gone), or gets `denial` as the app failed before
+   * that; the response clock stops for good.
+   */
   private answer(denial: Denial | undefined, watchClose = false): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.clock);
     if (!watchClose) this.res.off('close', this.onClose);
-    this.settle(denial);
+    if (denial !== undefined) sendDenial(this.req, this.res, denial, this.request.requestId);
   }
 
   /** The page with the gateway's changes, as bytes; undefined when it cannot be decoded. */

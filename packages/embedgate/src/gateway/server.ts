@@ -19,7 +19,7 @@ import { createLogger } from '../ops/logger.js';
 import { GatewayMetrics } from '../ops/metrics.js';
 import { parseDashOutputs } from '../policy/dash.js';
 import { TokenVerifier } from '../tokens/verifier.js';
-import { AccessControl, type AuditContext } from './access.js';
+import { AccessControl, type AuditContext, type Decision } from './access.js';
 import { AppTable, type MountedApp } from './apps.js';
 import { readBody } from './body.js';
 import { TrustedProxies, type ClientAddress } from './client-address.js';
@@ -56,6 +56,18 @@ function startsSignIn(req: IncomingMessage, denial: Denial): boolean {
 function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/** A request for an app, as the handler's steps pass it on once the app is known. */
+interface AppRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  app: MountedApp;
+  /** The query string, with its "?" (or empty). */
+  query: string;
+  client: ClientAddress;
+  /** Request id, client address, method and normalized path. */
+  context: AuditContext;
 }
 
 export class Gateway {
@@ -106,7 +118,12 @@ export class Gateway {
     this.allowedOrigins = new Set([...config.embed.allowed_origins, new URL(config.public_url).origin]);
     this.server = createServer({ requestTimeout: 120_000, headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
       this.trackForShutdown(res);
-      this.handle(req, res).catch((error: unknown) => this.fail(req, res, error));
+      try {
+        const rest = this.handle(req, res);
+        if (rest) rest.catch((error: unknown) => this.fail(req, res, error));
+      } catch (error) {
+        this.fail(req, res, error);
+      }
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleUpgrade(req, socket, head).catch((error: unknown) => {
@@ -173,7 +190,8 @@ export class Gateway {
   private trackForShutdown(res: ServerResponse): void {
     if (this.draining) return this.endConnectionAfter(res);
     this.inFlight.add(res);
-    res.once('close', () => this.inFlight.delete(res));
+    // 'close' and 'finish' come once per response: `on` spares the wrapper `once` makes.
+    res.on('close', () => this.inFlight.delete(res));
   }
 
   /** Ends the response's connection once it is answered: `Connection: close` if its head is not out yet. */
@@ -206,13 +224,18 @@ export class Gateway {
     sendDenial(req, res, denial, context.requestId);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one request. One whose token or embed session is known in memory is decided and sent to its app within
+   * this call, without a promise; the rest (a token to verify, a session to read, a callback body, an assertion to
+   * sign, the gateway's own endpoints) continue in the promise returned.
+   */
+  private handle(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
     const started = process.hrtime.bigint();
     const requestId = requestIdOf(req);
     const client = this.proxies.resolve(req);
     const method = req.method ?? 'GET';
     const context: AuditContext = { requestId, ip: client.ip, method, path: '' };
-    if (this.accessLog !== undefined) res.once('finish', () => this.logRequest(res, context, started));
+    if (this.accessLog !== undefined) res.on('finish', () => this.logRequest(res, context, started));
 
     const headerProblem = rawHeaderProblem(req.rawHeaders);
     if (headerProblem !== undefined) {
@@ -234,8 +257,15 @@ export class Gateway {
       res.end();
       return;
     }
-    const { app } = match;
-    const decision = await this.access.decide(req, app, target.path, method);
+    const request: AppRequest = { req, res, app: match.app, query: target.query, client, context };
+    const known = this.access.decideFromMemory(req, match.app, target.path, method);
+    if (known !== undefined) return this.proceed(request, known);
+    return this.access.decide(req, match.app, target.path, method).then((decision) => this.proceed(request, decision));
+  }
+
+  /** Carries out the decision on a request for an app: a denial (or sign-in, or the bootstrap page), else on to the app. */
+  private proceed(request: AppRequest, decision: Decision): Promise<void> | void {
+    const { req, res, app, context } = request;
     if (decision.kind === 'deny') {
       if (this.embedding.answersWithBootstrap(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'bootstrap' });
@@ -243,28 +273,40 @@ export class Gateway {
       }
       if (this.login !== undefined && startsSignIn(req, decision.denial)) {
         this.metrics.requests.inc({ app: app.config.name, outcome: 'login' });
-        return this.login.flow.start(req, res, `${target.path}${target.query}`, requestId);
+        return this.login.flow.start(req, res, `${context.path}${request.query}`, context.requestId);
       }
       return this.deny(req, res, decision.denial, context, app, decision.identity);
     }
-
-    let body: Buffer | undefined;
-    if (decision.kind === 'allow' && app.policy.inspectsCallback(target.path, method)) {
-      const inspected = await this.inspectCallback(req, app, decision.identity);
-      if ('denial' in inspected) return this.deny(req, res, inspected.denial, context, app, decision.identity);
-      body = inspected.body;
-    }
     const identity = decision.kind === 'allow' ? decision.identity : undefined;
-    const headers = upstreamHeaders(req, client, requestId, app.config.forward_authorization, identity,
-      identity && app.config.identity_headers.includes('assertion') ? await this.assertions.assertionFor(identity, app.config.name) : undefined,
-      app.config.identity_headers);
-    this.metrics.requests.inc({ app: app.config.name, outcome: decision.kind === 'public' ? 'public' : 'proxied' });
-    const failure = await this.upstream.forward(req, res, {
-      app, path: AppTable.upstreamPath(app, target.path, target.query), headers, body, requestId,
-      rewrite: this.embedding.responseRewrite(identity, app.config, decision.kind === 'allow' && sessionHandleOf(req) !== undefined),
+    if (identity !== undefined && app.policy.inspectsCallback(context.path, context.method)) return this.inspectThenForward(request, identity);
+    return this.forward(request, identity, undefined);
+  }
+
+  /** A Dash callback: its body is read and checked against the callback rules before it goes on. */
+  private async inspectThenForward(request: AppRequest, identity: Identity): Promise<void> {
+    const inspected = await this.inspectCallback(request.req, request.app, identity);
+    if ('denial' in inspected) return this.deny(request.req, request.res, inspected.denial, request.context, request.app, identity);
+    return this.forward(request, identity, inspected.body);
+  }
+
+  /** Sends the request on to its app with the identity headers; an assertion not signed yet is signed first. */
+  private forward(request: AppRequest, identity: Identity | undefined, body: Buffer | undefined): Promise<void> | void {
+    const { app } = request;
+    if (identity === undefined || !app.config.identity_headers.includes('assertion')) return this.send(request, identity, body, undefined);
+    const assertion = this.assertions.knownAssertion(identity, app.config.name);
+    if (assertion !== undefined) return this.send(request, identity, body, assertion);
+    return this.assertions.assertionFor(identity, app.config.name).then((signed) => this.send(request, identity, body, signed));
+  }
+
+  private send(request: AppRequest, identity: Identity | undefined, body: Buffer | undefined, assertion: string | undefined): void {
+    const { req, res, app, context } = request;
+    const headers = upstreamHeaders(req, request.client, context.requestId, app.config.forward_authorization, identity, assertion, app.config.identity_headers);
+    this.metrics.requests.inc({ app: app.config.name, outcome: identity === undefined ? 'public' : 'proxied' });
+    this.upstream.forward(req, res, {
+      app, path: AppTable.upstreamPath(app, context.path, request.query), headers, body, requestId: context.requestId,
+      rewrite: this.embedding.responseRewrite(identity, app.config, identity !== undefined && sessionHandleOf(req) !== undefined),
       signedIn: identity !== undefined,
     });
-    if (failure !== undefined) sendDenial(req, res, failure, requestId);
   }
 
   /** The gateway's own endpoints: operational ones, forward-auth, sign-in and embedding; 404 for any other. */

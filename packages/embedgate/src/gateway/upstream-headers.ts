@@ -34,7 +34,7 @@ export function upstreamHeaders(
   headers['x-forwarded-proto'] = client.proto;
   if (client.host !== '') headers['x-forwarded-host'] = client.host;
   headers['x-request-id'] = requestId;
-  if (identity !== undefined) Object.assign(headers, identityHeaders(identity, assertion, include));
+  if (identity !== undefined) addIdentityHeaders(headers, identity, assertion, include);
   return headers;
 }
 
@@ -56,8 +56,14 @@ function userHeaders(identity: Identity): Record<string, string> {
 
 /** The identity headers the gateway sets: user, email, groups and the signed assertion, or those `include` names. */
 export function identityHeaders(identity: Identity, assertion: string | undefined, include: readonly IdentityHeader[] = ALL_IDENTITY_HEADERS): Record<string, string> {
-  const user = userHeaders(identity);
   const headers: Record<string, string> = {};
+  addIdentityHeaders(headers, identity, assertion, include);
+  return headers;
+}
+
+/** identityHeaders(), written into `headers`. */
+function addIdentityHeaders(headers: HeaderMap, identity: Identity, assertion: string | undefined, include: readonly IdentityHeader[]): void {
+  const user = userHeaders(identity);
   if (include.length === ALL_IDENTITY_HEADERS.length) Object.assign(headers, user);
   else {
     for (const name of include) {
@@ -67,5 +73,4 @@ export function identityHeaders(identity: Identity, assertion: string | undefine
     }
   }
   if (assertion !== undefined && include.includes('assertion')) headers['x-embedgate-assertion'] = assertion;
-  return headers;
 }

@@ -37,6 +37,8 @@ async function loadOrCreateKey(file: string): Promise<SigningKey> {
 interface CachedAssertion {
   /** The signed assertion, or its signing in flight: concurrent first requests of one identity share one signing. */
   jwt: Promise<string>;
+  /** The assertion once signed. */
+  signed?: string;
   renewAt: number;
 }
 
@@ -67,11 +69,19 @@ export class AssertionSigner {
       this.cache.set(identity, perApp);
     }
     perApp.set(app, entry);
-    // A failed signing is not kept: the next request tries again.
-    entry.jwt.catch(() => {
+    entry.jwt.then((jwt) => {
+      entry.signed = jwt;
+    }, () => {
+      // A failed signing is not kept: the next request tries again.
       if (perApp.get(app) === entry) perApp.delete(app);
     });
     return entry.jwt;
+  }
+
+  /** What assertionFor() would give, when it is signed already and still fresh; undefined otherwise. */
+  knownAssertion(identity: Identity, app: string): string | undefined {
+    const hit = this.cache.get(identity)?.get(app);
+    return hit !== undefined && hit.renewAt > Math.floor(Date.now() / 1000) ? hit.signed : undefined;
   }
 
   private sign(identity: Identity, app: string, now: number, exp: number): Promise<string> {

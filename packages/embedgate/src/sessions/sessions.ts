@@ -114,11 +114,9 @@ export class Sessions {
    */
   find(cookieValue: string): Promise<FoundSession | undefined> {
     if (!COOKIE_VALUE.test(cookieValue)) return Promise.resolve(undefined);
+    const known = this.findKnown(cookieValue);
+    if (known !== undefined) return Promise.resolve(known);
     const mark = this.store.changeMark?.();
-    if (mark !== undefined) {
-      const kept = this.recent.get(cookieValue);
-      if (kept !== undefined && kept.mark === mark && kept.found.record.expiresAt > Date.now() / 1000) return Promise.resolve(kept.found);
-    }
     return this.findById(sessionIdOf(cookieValue)).then((found) => {
       this.recent.delete(cookieValue);
       if (mark !== undefined && found !== undefined && found.record.kind === undefined) {
@@ -127,6 +125,16 @@ export class Sessions {
       }
       return found;
     });
+  }
+
+  /**
+   * The embed session of a cookie (or handle) value as find() read it before, when the store's change mark says
+   * nothing has changed since and it has not expired; undefined when only the store can tell (find() asks it).
+   */
+  findKnown(cookieValue: string): FoundSession | undefined {
+    const kept = this.recent.get(cookieValue);
+    if (kept === undefined || kept.mark !== this.store.changeMark?.() || kept.found.record.expiresAt <= Date.now() / 1000) return undefined;
+    return kept.found;
   }
 
   async findById(id: string): Promise<FoundSession | undefined> {
