@@ -298,6 +298,7 @@ export class Gateway {
     return this.assertions.assertionFor(identity, app.config.name).then((signed) => this.send(request, identity, body, signed));
   }
 
+  /** Hands the request with its upstream headers to the app's pool; the relay answers the caller, failures included. */
   private send(request: AppRequest, identity: Identity | undefined, body: Buffer | undefined, assertion: string | undefined): void {
     const { req, res, app, context } = request;
     const headers = upstreamHeaders(req, request.client, context.requestId, app.config.forward_authorization, identity, assertion, app.config.identity_headers);
