@@ -246,6 +246,10 @@ describe('POST /_embedgate/session', () => {
     if (forwarded.includes(value) || forwarded.includes(COOKIE)) problems.push(`HTTP request: Cookie: ${forwarded.replace(value, '<session>')}`);
     assert.match(forwarded, /theme=dark/);
     assert.match(forwarded, /lang=en/);
+    const alone = await gw.fetch('/sales/page', { headers: { cookie: cookieHeader(value) } });
+    assert.equal(alone.status, 200, 'the session cookie alone authenticates');
+    await alone.text();
+    assert.equal(upstream.last()?.headers.cookie, undefined, 'the session cookie alone: no Cookie header reaches the app');
     await openedWs({ cookie: `theme=dark; ${cookieHeader(value)}`, origin: gwOrigin });
     const handshake = String(upstream.wsHandshakes.at(-1)?.headers.cookie ?? '');
     if (handshake.includes(value) || handshake.includes(COOKIE)) problems.push(`WebSocket handshake: Cookie: ${handshake.replace(value, '<session>')}`);
