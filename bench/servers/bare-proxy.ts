@@ -74,8 +74,8 @@ function proxyShaped(req: IncomingMessage, res: ServerResponse): Promise<void> {
   // The gateway's listeners: shutdown tracking on 'close' and the access log on 'finish' (its line is the gateway's
   // own work, so only the listener is here); the relay adds the upstream cancel on 'close'.
   inFlight.add(res);
-  res.once('close', () => inFlight.delete(res));
-  res.once('finish', () => undefined);
+  res.on('close', () => inFlight.delete(res));
+  res.on('finish', () => undefined);
   const requestId = randomUUID();
   const headers = forwardableRequestHeaders(req.headers, false);
   headers['x-forwarded-for'] = '127.0.0.1';
