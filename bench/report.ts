@@ -5,7 +5,7 @@ import type { BridgeFigures } from './bridge.js';
 import type { EngineEmbedFigures } from './embed-engines.js';
 import { RATE_INSTANCES } from './load.js';
 import type { Results } from './results.js';
-import { MB, type TargetCheck } from './targets.js';
+import { MB, p99Added, type TargetCheck } from './targets.js';
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const ms = (n: number): string => n.toFixed(2);
@@ -22,17 +22,19 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
   const bare = http.rows.find((r) => r.id === 'bare');
   const express = http.rows.find((r) => r.id === 'express');
   const bearer = http.rows.find((r) => r.id === 'bearer');
+  const paired = http.rows.some((r) => r.pairedBare !== undefined);
   const lines = [
     `HTTP on loopback, GET /sales/api/data.json (${http.upstream === 'nginx' ? 'nginx' : 'a Node server'} upstream, small JSON).`,
     `Peak: ${timing.peakConnections} connections, best of ${timing.peakRounds} interleaved ${timing.peakSeconds} s rounds. Latency: autocannon overallRate `
       + `${int(http.rate)} req/s (half the bare proxy's peak) over ${timing.rateConnections} connections in ${RATE_INSTANCES} staggered instances, `
-      + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds.`,
+      + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds${paired ? ', each run next to a run of the bare proxy' : ''}.`,
     '',
     `${'configuration'.padEnd(38)} ${pad('peak req/s', 10)} ${pad('× bare', 7)} ${pad('× Expr.', 7)} ${pad('CPU µs', 7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('p99 +bare', 9)} ${pad('at rate', 8)}`,
   ];
   for (const row of http.rows) {
     const flags = row.peak.errors + row.peak.non2xx + row.atRate.errors + row.atRate.non2xx > 0 ? '  errors!' : '';
     const saturated = row.atRate.rps < 0.95 * http.rate ? ' (sat.)' : '';
+    const added = row.id === 'bare' ? undefined : p99Added(row, bare);
     lines.push([
       row.label.padEnd(38),
       pad(int(row.peak.rps), 10),
@@ -41,11 +43,11 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
       pad(row.peak.cpuMicrosPerRequest === undefined ? '—' : row.peak.cpuMicrosPerRequest.toFixed(1), 7),
       pad(ms(row.atRate.p50), 7),
       pad(ms(row.atRate.p99), 7),
-      pad(bare && row.id !== 'bare' ? `${row.atRate.p99 - bare.atRate.p99 >= 0 ? '+' : ''}${ms(row.atRate.p99 - bare.atRate.p99)}` : '—', 9),
+      pad(added === undefined ? '—' : `${added >= 0 ? '+' : ''}${ms(added)}`, 9),
       pad(int(row.atRate.rps), 8),
     ].join(' ') + saturated + flags);
   }
-  lines.push(`CPU µs: CPU time (user + system) of the row's server processes per request, in its peak round; p99 +bare: p99 added over the bare proxy's at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
+  lines.push(`CPU µs: CPU time (user + system) of the row's server processes per request, in its peak round; p99 +bare: p99 added over the bare proxy's${paired ? ' run next to it' : ''} at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
   if (bearer !== undefined) {
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);

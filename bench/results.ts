@@ -17,6 +17,11 @@ export interface HttpRow {
   peak: LoadFigures;
   /** At the fixed rate (half the bare proxy's peak). */
   atRate: LoadFigures;
+  /**
+   * The bare proxy's run next to `atRate` (just before or after it), which the p99 added is read against. Absent for
+   * the bare proxy's own row, and in results written before the latency runs were paired.
+   */
+  pairedBare?: LoadFigures;
 }
 
 export interface HttpResults {

@@ -1,5 +1,6 @@
 // The side-by-side table: each configuration's peak throughput (best of interleaved rounds), then its latency at a
-// fixed rate of half the bare proxy's peak (the round with the lowest p99 of interleaved rounds).
+// fixed rate of half the bare proxy's peak, each run paired with a bare-proxy run next to it (the pair with the
+// configuration's lowest p99 of interleaved rounds counts).
 import { assertClean, disturbed, load, lowerP99, morePerSecond, steadyLoad, type LoadFigures, type LoadRun } from '../load.js';
 import type { Timing } from '../options.js';
 import type { HttpResults } from '../results.js';
@@ -7,15 +8,24 @@ import type { HttpConfig } from '../world.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
+type Log = (line: string) => void;
+type Describe = (figures: LoadFigures) => string;
+
+async function measure(config: HttpConfig, round: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean, describe: Describe,
+  log: Log): Promise<LoadFigures> {
+  const figures = await steadyLoad(config.label, config.target, { ...run, serverGroups: config.serverGroups }, better);
+  log(`round ${round}: ${config.label}: ${describe(figures)}${disturbed(figures)
+    ? ` (disturbed: steal ${figures.stealPercent?.toFixed(0)} %, other processes ${figures.otherCpuPercent?.toFixed(0)} %)` : ''}`);
+  return figures;
+}
+
 /** Runs every configuration `rounds` times in turn; keeps, per configuration, the run that `better` prefers. */
 async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean,
-  describe: (figures: LoadFigures) => string, log: (line: string) => void): Promise<Map<HttpConfig['id'], LoadFigures>> {
+  describe: Describe, log: Log): Promise<Map<HttpConfig['id'], LoadFigures>> {
   const kept = new Map<HttpConfig['id'], LoadFigures>();
   for (let round = 1; round <= rounds; round++) {
     for (const config of configs) {
-      const figures = await steadyLoad(config.label, config.target, { ...run, serverGroups: config.serverGroups }, better);
-      log(`round ${round}: ${config.label}: ${describe(figures)}${disturbed(figures)
-        ? ` (disturbed: steal ${figures.stealPercent?.toFixed(0)} %, other processes ${figures.otherCpuPercent?.toFixed(0)} %)` : ''}`);
+      const figures = await measure(config, round, run, better, describe, log);
       const previous = kept.get(config.id);
       if (previous === undefined || better(figures, previous)) kept.set(config.id, figures);
     }
@@ -23,17 +33,58 @@ async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, 
   return kept;
 }
 
-export async function compareConfigs(configs: HttpConfig[], upstream: HttpResults['upstream'], timing: Timing, log: (line: string) => void): Promise<HttpResults> {
+interface Pair {
+  figures: LoadFigures;
+  bare: LoadFigures;
+}
+
+/**
+ * The latency rounds. The VM's speed drifts over a minute more than a path's cost moves a p99, so each configuration's
+ * run is paired with a bare-proxy run right next to it (before it in odd rounds, after it in even ones), and the p99 it
+ * adds is read against that run. Per configuration the pair with its lowest p99 counts; the bare proxy's own row keeps
+ * its lowest p99 of all its runs.
+ */
+async function pairedWithBare(configs: HttpConfig[], bare: HttpConfig, rounds: number, run: LoadRun, describe: Describe,
+  log: Log): Promise<{ bare: LoadFigures; pairs: Map<HttpConfig['id'], Pair> }> {
+  const pairs = new Map<HttpConfig['id'], Pair>();
+  let lowestBare: LoadFigures | undefined;
+  const measureBare = async (round: number): Promise<LoadFigures> => {
+    const figures = await measure(bare, round, run, lowerP99, describe, log);
+    if (lowestBare === undefined || lowerP99(figures, lowestBare)) lowestBare = figures;
+    return figures;
+  };
+  for (let round = 1; round <= rounds; round++) {
+    for (const config of configs.filter((c) => c.id !== bare.id)) {
+      const bareFirst = round % 2 === 1;
+      const bareBefore = bareFirst ? await measureBare(round) : undefined;
+      const figures = await measure(config, round, run, lowerP99, describe, log);
+      const pair = { figures, bare: bareBefore ?? await measureBare(round) };
+      const previous = pairs.get(config.id);
+      if (previous === undefined || lowerP99(pair.figures, previous.figures)) pairs.set(config.id, pair);
+    }
+  }
+  if (lowestBare === undefined) throw new Error('the latency rounds need a configuration besides the bare proxy');
+  return { bare: lowestBare, pairs };
+}
+
+export async function compareConfigs(configs: HttpConfig[], upstream: HttpResults['upstream'], timing: Timing, log: Log): Promise<HttpResults> {
   for (const config of configs) assertClean(config.label, await load(config.target, { connections: timing.peakConnections, seconds: timing.warmupSeconds }));
   const peaks = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
     morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log);
-  const bare = peaks.get('bare');
-  if (bare === undefined) throw new Error('the comparison needs the bare proxy');
-  const rate = bare.rps / 2;
-  const atRate = await interleaved(configs, timing.rateRounds, { connections: timing.rateConnections, seconds: timing.rateSeconds, rate },
-    lowerP99, (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log);
+  const bareConfig = configs.find((config) => config.id === 'bare');
+  const barePeak = peaks.get('bare');
+  if (bareConfig === undefined || barePeak === undefined) throw new Error('the comparison needs the bare proxy');
+  const rate = barePeak.rps / 2;
+  const atRate = await pairedWithBare(configs, bareConfig, timing.rateRounds, { connections: timing.rateConnections, seconds: timing.rateSeconds, rate },
+    (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log);
   return {
     upstream, rate,
-    rows: configs.map((config) => ({ id: config.id, label: config.label, peak: peaks.get(config.id) as LoadFigures, atRate: atRate.get(config.id) as LoadFigures })),
+    rows: configs.map((config) => {
+      const pair = atRate.pairs.get(config.id);
+      const peak = peaks.get(config.id) as LoadFigures;
+      return pair === undefined
+        ? { id: config.id, label: config.label, peak, atRate: atRate.bare }
+        : { id: config.id, label: config.label, peak, atRate: pair.figures, pairedBare: pair.bare };
+    }),
   };
 }
