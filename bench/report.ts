@@ -18,6 +18,21 @@ function routesDifference(ratio: number): string {
   return ratio <= 1 ? `${percent} % less` : `${percent} % more`;
 }
 
+/** Above this, the bare proxy's fastest peak round against its slowest: the machine's speed moved too much to compare rows. */
+const SPEED_SPREAD = 1.15;
+
+/** How much the bare proxy, the same server all through the phase, moved between its runs: the machine's own drift. */
+function speedLine(runs: NonNullable<NonNullable<Results['http']>['bareRuns']>): string {
+  const range = (values: number[], format: (n: number) => string): string => `${format(Math.min(...values))}–${format(Math.max(...values))}`;
+  const latency = `its ${runs.p99AtRate.length} latency runs a p99 of ${range(runs.p99AtRate, ms)} ms`;
+  if (runs.peakRps.length < 2) return `Machine speed: the bare proxy had one peak round; ${latency}.`;
+  const spread = Math.max(...runs.peakRps) / Math.min(...runs.peakRps);
+  return `Machine speed: the bare proxy's ${runs.peakRps.length} peak rounds gave ${range(runs.peakRps, int)} req/s (${spread.toFixed(2)}× between `
+    + `slowest and fastest), ${latency}`
+    + (spread > SPEED_SPREAD ? `: the machine's speed moved by more than ${Math.round((SPEED_SPREAD - 1) * 100)} % during the run, more than `
+      + 'most differences between rows; do not compare rows of this run.' : '.');
+}
+
 function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']): string[] {
   const bare = http.rows.find((r) => r.id === 'bare');
   const express = http.rows.find((r) => r.id === 'express');
@@ -48,6 +63,7 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
     ].join(' ') + saturated + flags);
   }
   lines.push(`CPU µs: CPU time (user + system) of the row's server processes per request, in its peak round; p99 +bare: p99 added over the bare proxy's${paired ? ' run next to it' : ''} at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
+  if (http.bareRuns !== undefined) lines.push(speedLine(http.bareRuns));
   if (bearer !== undefined) {
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);

@@ -29,6 +29,11 @@ export interface HttpResults {
   /** The fixed rate of the latency phase, req/s. */
   rate: number;
   rows: HttpRow[];
+  /**
+   * Every run of the bare proxy (its peak rounds, its latency runs): the same server throughout, so their spread is how
+   * much the machine's speed moved during the phase. Absent in results written before it was kept.
+   */
+  bareRuns?: { peakRps: number[]; p99AtRate: number[] };
 }
 
 export interface RoutesResults {

@@ -19,13 +19,17 @@ async function measure(config: HttpConfig, round: number, run: LoadRun, better: 
   return figures;
 }
 
-/** Runs every configuration `rounds` times in turn; keeps, per configuration, the run that `better` prefers. */
+/**
+ * Runs every configuration `rounds` times in turn; keeps, per configuration, the run that `better` prefers, and every
+ * run's figures in `runs`.
+ */
 async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean,
-  describe: Describe, log: Log): Promise<Map<HttpConfig['id'], LoadFigures>> {
+  describe: Describe, log: Log, runs: Map<HttpConfig['id'], LoadFigures[]>): Promise<Map<HttpConfig['id'], LoadFigures>> {
   const kept = new Map<HttpConfig['id'], LoadFigures>();
   for (let round = 1; round <= rounds; round++) {
     for (const config of configs) {
       const figures = await measure(config, round, run, better, describe, log);
+      runs.set(config.id, [...runs.get(config.id) ?? [], figures]);
       const previous = kept.get(config.id);
       if (previous === undefined || better(figures, previous)) kept.set(config.id, figures);
     }
@@ -45,11 +49,12 @@ interface Pair {
  * its lowest p99 of all its runs.
  */
 async function pairedWithBare(configs: HttpConfig[], bare: HttpConfig, rounds: number, run: LoadRun, describe: Describe,
-  log: Log): Promise<{ bare: LoadFigures; pairs: Map<HttpConfig['id'], Pair> }> {
+  log: Log, bareRuns: LoadFigures[]): Promise<{ bare: LoadFigures; pairs: Map<HttpConfig['id'], Pair> }> {
   const pairs = new Map<HttpConfig['id'], Pair>();
   let lowestBare: LoadFigures | undefined;
   const measureBare = async (round: number): Promise<LoadFigures> => {
     const figures = await measure(bare, round, run, lowerP99, describe, log);
+    bareRuns.push(figures);
     if (lowestBare === undefined || lowerP99(figures, lowestBare)) lowestBare = figures;
     return figures;
   };
@@ -69,16 +74,19 @@ async function pairedWithBare(configs: HttpConfig[], bare: HttpConfig, rounds: n
 
 export async function compareConfigs(configs: HttpConfig[], upstream: HttpResults['upstream'], timing: Timing, log: Log): Promise<HttpResults> {
   for (const config of configs) assertClean(config.label, await load(config.target, { connections: timing.peakConnections, seconds: timing.warmupSeconds }));
+  const peakRuns = new Map<HttpConfig['id'], LoadFigures[]>();
   const peaks = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
-    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log);
+    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log, peakRuns);
   const bareConfig = configs.find((config) => config.id === 'bare');
   const barePeak = peaks.get('bare');
   if (bareConfig === undefined || barePeak === undefined) throw new Error('the comparison needs the bare proxy');
   const rate = barePeak.rps / 2;
+  const bareAtRate: LoadFigures[] = [];
   const atRate = await pairedWithBare(configs, bareConfig, timing.rateRounds, { connections: timing.rateConnections, seconds: timing.rateSeconds, rate },
-    (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log);
+    (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log, bareAtRate);
   return {
     upstream, rate,
+    bareRuns: { peakRps: (peakRuns.get('bare') ?? []).map((f) => f.rps), p99AtRate: bareAtRate.map((f) => f.p99) },
     rows: configs.map((config) => {
       const pair = atRate.pairs.get(config.id);
       const peak = peaks.get(config.id) as LoadFigures;
