@@ -11,6 +11,7 @@ const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 type Log = (line: string) => void;
 type Describe = (figures: LoadFigures) => string;
 
+/** One run of a configuration (made again if disturbed), logged with its round. */
 async function measure(config: HttpConfig, round: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean, describe: Describe,
   log: Log): Promise<LoadFigures> {
   const figures = await steadyLoad(config.label, config.target, { ...run, serverGroups: config.serverGroups }, better);
