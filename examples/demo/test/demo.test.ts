@@ -198,6 +198,8 @@ describe('embedgate demo', () => {
     // A click on the chart's March bar: the dashboard's selection, in the portal's panel, with the value it shows.
     await clickBar(tab.page, 'Mar');
     await selectionPanel(tab.page).filter({ hasText: 'West, Mar:' }).waitFor({ timeout: 15_000 });
+    // The bridge publishes from the renderer's store, which may run ahead of the frame's page by a render.
+    await sales(tab.page).locator('#selection-text').filter({ hasText: 'West, Mar:' }).waitFor({ timeout: 15_000 });
     const inFrame = await sales(tab.page).locator('#selection-text').innerText();
     assert.match(inFrame, /^Selected: West, Mar: \d+ k\$$/);
     assert.equal(await selectionPanel(tab.page).first().innerText(), inFrame.replace('Selected: ', ''));
@@ -207,6 +209,7 @@ describe('embedgate demo', () => {
     await chartShows(tab.page, 'South');
     await clickBar(tab.page, 'Jun');
     await selectionPanel(tab.page).filter({ hasText: 'South, Jun:' }).waitFor({ timeout: 15_000 });
+    await sales(tab.page).locator('#selection-text').filter({ hasText: 'South, Jun:' }).waitFor({ timeout: 15_000 });
     const latest = (await sales(tab.page).locator('#selection-text').innerText()).replace('Selected: ', '');
     assert.match(latest, /^South, Jun: \d+ k\$$/);
     const entries = await selectionPanel(tab.page).allInnerTexts();

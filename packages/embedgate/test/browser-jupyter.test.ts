@@ -123,9 +123,9 @@ describe('Jupyter Notebook in a cross-site iframe behind the gateway (Chromium, 
 
     // Saving is a PUT through the gateway: the output reaches the file on disk.
     await frame.locator('button[data-jupyter-action="jupyter-notebook:save-notebook"]').click();
-    await eventually(() => jupyter.readNotebook().includes('"42\\n"'), 10_000);
+    await eventually(() => jupyter.readNotebook().includes('"42\\n"'), UI_TIMEOUT);
     // Saving ends with a checkpoint (a POST); after it the page is quiet.
-    await eventually(() => jupyter.requests().includes(`201 POST ${PREFIX}api/contents/${TEST_NOTEBOOK}/checkpoints`), 10_000);
+    await eventually(() => jupyter.requests().includes(`201 POST ${PREFIX}api/contents/${TEST_NOTEBOOK}/checkpoints`), UI_TIMEOUT);
 
     // Jupyter got its user from the gateway's signed assertion on the page, the API and the kernel socket. The socket
     // cannot carry a bearer (browsers send none on WebSockets): it went through the gateway on the session cookie.
