@@ -11,6 +11,9 @@ export interface Timing {
   peakSeconds: number;
   peakRounds: number;
   peakConnections: number;
+  /** The paired throughput ratios: A B B A blocks of runs this long, and how many blocks (the median counts). */
+  pairSeconds: number;
+  pairBlocks: number;
   /** Length of one fixed-rate latency measurement, how many interleaved rounds (the lowest p99 counts), connections. */
   rateSeconds: number;
   rateRounds: number;
@@ -49,11 +52,11 @@ Sections (comma-separated LIST): ${SECTIONS.join(', ')}.
 Writes bench/results/latest.json and docs/performance-chart.svg (when http ran).`;
 
 const FULL: Timing = {
-  warmupSeconds: 2, peakSeconds: 4, peakRounds: 3, peakConnections: 50, rateSeconds: 5, rateRounds: 2, rateConnections: 20,
+  warmupSeconds: 2, peakSeconds: 4, peakRounds: 3, peakConnections: 50, pairSeconds: 2, pairBlocks: 3, rateSeconds: 5, rateRounds: 2, rateConnections: 20,
   microMs: 1500, embedRuns: 20, bridgeRuns: 20, sessions: 100_000,
 };
 const QUICK: Timing = {
-  warmupSeconds: 1, peakSeconds: 2, peakRounds: 1, peakConnections: 50, rateSeconds: 2, rateRounds: 1, rateConnections: 20,
+  warmupSeconds: 1, peakSeconds: 2, peakRounds: 1, peakConnections: 50, pairSeconds: 1, pairBlocks: 1, rateSeconds: 2, rateRounds: 1, rateConnections: 20,
   microMs: 400, embedRuns: 5, bridgeRuns: 10, sessions: 100_000,
 };
 

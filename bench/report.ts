@@ -64,6 +64,14 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
   }
   lines.push(`CPU µs: CPU time (user + system) of the row's server processes per request, in its peak round; p99 +bare: p99 added over the bare proxy's${paired ? ' run next to it' : ''} at the same rate; at rate: req/s achieved; (sat.): under 95 % of the rate, the server was saturated.`);
   if (http.bareRuns !== undefined) lines.push(speedLine(http.bareRuns));
+  if (http.ratios !== undefined && http.ratios.length > 0) {
+    const label = (id: string): string => http.rows.find((r) => r.id === id)?.label ?? id;
+    lines.push('', `Throughput ratios in pairs (what the targets read): the two rows in turns of ${timing.pairSeconds} s, A B B A, `
+      + `${timing.pairBlocks} block${timing.pairBlocks === 1 ? '' : 's'}, the median block counts:`);
+    for (const r of http.ratios) {
+      lines.push(`  ${`${label(r.measured)} / ${label(r.against)}`.padEnd(72)} ${r.ratio.toFixed(2)}×   (blocks ${r.blocks.map((b) => b.toFixed(2)).join(', ')})`);
+    }
+  }
   if (bearer !== undefined) {
     const versus = http.rows.filter((r) => r.id !== 'bearer').map((r) => `${(bearer.peak.rps / r.peak.rps).toFixed(2)}× ${r.label}`);
     lines.push('', `embedgate bearer throughput = ${versus.join('; ')}`);

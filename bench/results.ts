@@ -24,6 +24,15 @@ export interface HttpRow {
   pairedBare?: LoadFigures;
 }
 
+/** A throughput ratio from A B B A blocks of short peak runs (sections/paired-ratios.ts). */
+export interface PairedRatio {
+  measured: HttpConfig['id'];
+  against: HttpConfig['id'];
+  /** The median block's ratio. */
+  ratio: number;
+  blocks: number[];
+}
+
 export interface HttpResults {
   upstream: 'node' | 'nginx';
   /** The fixed rate of the latency phase, req/s. */
@@ -34,6 +43,8 @@ export interface HttpResults {
    * much the machine's speed moved during the phase. Absent in results written before it was kept.
    */
   bareRuns?: { peakRps: number[]; p99AtRate: number[] };
+  /** The ratios the targets read, measured in pairs; absent in results written before they were. */
+  ratios?: PairedRatio[];
 }
 
 export interface RoutesResults {

@@ -1,10 +1,11 @@
-// The side-by-side table: each configuration's peak throughput (best of interleaved rounds), then its latency at a
-// fixed rate of half the bare proxy's peak, each run paired with a bare-proxy run next to it (the pair with the
-// configuration's lowest p99 of interleaved rounds counts).
+// The side-by-side table: each configuration's peak throughput (best of interleaved rounds), the throughput ratios the
+// targets read (measured in pairs), then each configuration's latency at a fixed rate of half the bare proxy's peak,
+// each run paired with a bare-proxy run next to it (the pair with the configuration's lowest p99 counts).
 import { assertClean, disturbed, load, lowerP99, morePerSecond, steadyLoad, type LoadFigures, type LoadRun } from '../load.js';
 import type { Timing } from '../options.js';
 import type { HttpResults } from '../results.js';
 import type { HttpConfig } from '../world.js';
+import { pairedRatios } from './paired-ratios.js';
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
@@ -78,6 +79,7 @@ export async function compareConfigs(configs: HttpConfig[], upstream: HttpResult
   const peakRuns = new Map<HttpConfig['id'], LoadFigures[]>();
   const peaks = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
     morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log, peakRuns);
+  const ratios = await pairedRatios(configs, timing, log);
   const bareConfig = configs.find((config) => config.id === 'bare');
   const barePeak = peaks.get('bare');
   if (bareConfig === undefined || barePeak === undefined) throw new Error('the comparison needs the bare proxy');
@@ -86,7 +88,7 @@ export async function compareConfigs(configs: HttpConfig[], upstream: HttpResult
   const atRate = await pairedWithBare(configs, bareConfig, timing.rateRounds, { connections: timing.rateConnections, seconds: timing.rateSeconds, rate },
     (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log, bareAtRate);
   return {
-    upstream, rate,
+    upstream, rate, ratios,
     bareRuns: { peakRps: (peakRuns.get('bare') ?? []).map((f) => f.rps), p99AtRate: bareAtRate.map((f) => f.p99) },
     rows: configs.map((config) => {
       const pair = atRate.pairs.get(config.id);
