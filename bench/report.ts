@@ -30,7 +30,7 @@ function speedLine(runs: NonNullable<NonNullable<Results['http']>['bareRuns']>):
   return `Machine speed: the bare proxy's ${runs.peakRps.length} peak rounds gave ${range(runs.peakRps, int)} req/s (${spread.toFixed(2)}× between `
     + `slowest and fastest), ${latency}`
     + (spread > SPEED_SPREAD ? `: the machine's speed moved by more than ${Math.round((SPEED_SPREAD - 1) * 100)} % during the run, more than `
-      + 'most differences between rows; do not compare rows of this run.' : '.');
+      + 'most differences between rows; the table\'s rows, measured up to a minute apart, are not to be compared (the paired ratios less so).' : '.');
 }
 
 function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']): string[] {
