@@ -13,30 +13,25 @@ type Log = (line: string) => void;
 type Describe = (figures: LoadFigures) => string;
 
 /** One run of a configuration (made again if disturbed), logged with its round. */
-async function measure(config: HttpConfig, round: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean, describe: Describe,
-  log: Log): Promise<LoadFigures> {
+async function measure(config: HttpConfig, round: number, run: LoadRun, better: Better, describe: Describe, log: Log): Promise<LoadFigures> {
   const figures = await steadyLoad(config.label, config.target, { ...run, serverGroups: config.serverGroups }, better);
   log(`round ${round}: ${config.label}: ${describe(figures)}${disturbed(figures)
     ? ` (disturbed: steal ${figures.stealPercent?.toFixed(0)} %, other processes ${figures.otherCpuPercent?.toFixed(0)} %)` : ''}`);
   return figures;
 }
 
-/**
- * Runs every configuration `rounds` times in turn; keeps, per configuration, the run that `better` prefers, and every
- * run's figures in `runs`.
- */
-async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, better: (a: LoadFigures, b: LoadFigures) => boolean,
-  describe: Describe, log: Log, runs: Map<HttpConfig['id'], LoadFigures[]>): Promise<Map<HttpConfig['id'], LoadFigures>> {
-  const kept = new Map<HttpConfig['id'], LoadFigures>();
+type Better = (a: LoadFigures, b: LoadFigures) => boolean;
+
+const bestOf = (runs: LoadFigures[], better: Better): LoadFigures => runs.reduce((kept, figures) => (better(figures, kept) ? figures : kept));
+
+/** Runs every configuration `rounds` times in turn; every run's figures per configuration. */
+async function interleaved(configs: HttpConfig[], rounds: number, run: LoadRun, better: Better, describe: Describe,
+  log: Log): Promise<Map<HttpConfig['id'], LoadFigures[]>> {
+  const runs = new Map<HttpConfig['id'], LoadFigures[]>(configs.map((config) => [config.id, []]));
   for (let round = 1; round <= rounds; round++) {
-    for (const config of configs) {
-      const figures = await measure(config, round, run, better, describe, log);
-      runs.set(config.id, [...runs.get(config.id) ?? [], figures]);
-      const previous = kept.get(config.id);
-      if (previous === undefined || better(figures, previous)) kept.set(config.id, figures);
-    }
+    for (const config of configs) runs.get(config.id)?.push(await measure(config, round, run, better, describe, log));
   }
-  return kept;
+  return runs;
 }
 
 interface Pair {
@@ -51,13 +46,12 @@ interface Pair {
  * its lowest p99 of all its runs.
  */
 async function pairedWithBare(configs: HttpConfig[], bare: HttpConfig, rounds: number, run: LoadRun, describe: Describe,
-  log: Log, bareRuns: LoadFigures[]): Promise<{ bare: LoadFigures; pairs: Map<HttpConfig['id'], Pair> }> {
+  log: Log): Promise<{ bareRuns: LoadFigures[]; pairs: Map<HttpConfig['id'], Pair> }> {
   const pairs = new Map<HttpConfig['id'], Pair>();
-  let lowestBare: LoadFigures | undefined;
+  const bareRuns: LoadFigures[] = [];
   const measureBare = async (round: number): Promise<LoadFigures> => {
     const figures = await measure(bare, round, run, lowerP99, describe, log);
     bareRuns.push(figures);
-    if (lowestBare === undefined || lowerP99(figures, lowestBare)) lowestBare = figures;
     return figures;
   };
   for (let round = 1; round <= rounds; round++) {
@@ -70,31 +64,28 @@ async function pairedWithBare(configs: HttpConfig[], bare: HttpConfig, rounds: n
       if (previous === undefined || lowerP99(pair.figures, previous.figures)) pairs.set(config.id, pair);
     }
   }
-  if (lowestBare === undefined) throw new Error('the latency rounds need a configuration besides the bare proxy');
-  return { bare: lowestBare, pairs };
+  return { bareRuns, pairs };
 }
 
 export async function compareConfigs(configs: HttpConfig[], upstream: HttpResults['upstream'], timing: Timing, log: Log): Promise<HttpResults> {
   for (const config of configs) assertClean(config.label, await load(config.target, { connections: timing.peakConnections, seconds: timing.warmupSeconds }));
-  const peakRuns = new Map<HttpConfig['id'], LoadFigures[]>();
-  const peaks = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
-    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log, peakRuns);
-  const ratios = await pairedRatios(configs, timing, log);
   const bareConfig = configs.find((config) => config.id === 'bare');
-  const barePeak = peaks.get('bare');
-  if (bareConfig === undefined || barePeak === undefined) throw new Error('the comparison needs the bare proxy');
-  const rate = barePeak.rps / 2;
-  const bareAtRate: LoadFigures[] = [];
+  if (bareConfig === undefined || configs.length < 2) throw new Error('the comparison needs the bare proxy and a configuration beside it');
+  const peakRuns = await interleaved(configs, timing.peakRounds, { connections: timing.peakConnections, seconds: timing.peakSeconds },
+    morePerSecond, (f) => `peak ${fmt(f.rps)} req/s, ${f.cpuMicrosPerRequest?.toFixed(1) ?? '—'} µs CPU per request`, log);
+  const ratios = await pairedRatios(configs, timing, log);
+  const bareRuns = peakRuns.get('bare') as LoadFigures[];
+  const rate = bestOf(bareRuns, morePerSecond).rps / 2;
   const atRate = await pairedWithBare(configs, bareConfig, timing.rateRounds, { connections: timing.rateConnections, seconds: timing.rateSeconds, rate },
-    (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log, bareAtRate);
+    (f) => `at ${fmt(rate)} req/s: p50 ${f.p50.toFixed(2)} ms, p99 ${f.p99.toFixed(2)} ms (${fmt(f.rps)} req/s)`, log);
   return {
     upstream, rate, ratios,
-    bareRuns: { peakRps: (peakRuns.get('bare') ?? []).map((f) => f.rps), p99AtRate: bareAtRate.map((f) => f.p99) },
+    bareRuns: { peakRps: bareRuns.map((f) => f.rps), p99AtRate: atRate.bareRuns.map((f) => f.p99) },
     rows: configs.map((config) => {
       const pair = atRate.pairs.get(config.id);
-      const peak = peaks.get(config.id) as LoadFigures;
+      const peak = bestOf(peakRuns.get(config.id) as LoadFigures[], morePerSecond);
       return pair === undefined
-        ? { id: config.id, label: config.label, peak, atRate: atRate.bare }
+        ? { id: config.id, label: config.label, peak, atRate: bestOf(atRate.bareRuns, lowerP99) }
         : { id: config.id, label: config.label, peak, atRate: pair.figures, pairedBare: pair.bare };
     }),
   };
