@@ -116,6 +116,21 @@ const gatewayWarnings = (world: EmbedWorld): string => world.gw.logs.filter((lin
 /** The exchanges with the time each was answered (epoch ms), for failure messages. */
 const timeline = (exchanges: ProxiedExchange[]): string => exchanges.map((e) => `${describeExchange(e)} @${e.answeredAt ?? '…'}`).join(', ');
 
+/**
+ * The session's course since an exchange mark, for a failed socket step: each session POST (with the cookie it set),
+ * WebSocket ticket request and upgrade (with the cookie it sent), by when the proxy received them; then the gateway's denials and the sockets
+ * it closed. Cookie values are cut to 8 characters.
+ */
+function sessionCourse(world: EmbedWorld, exchangeMark: number): string {
+  const cut = (value: string | undefined): string => (value === undefined ? '-' : value.slice(0, 8));
+  const lines = world.proxy.exchanges.slice(exchangeMark).filter((e) => isSessionPost(e) || e.upgrade || e.path === '/_embedgate/ws-ticket').map((e) => {
+    const set = setCookiesFor(e, SESSION_COOKIE)[0]?.split(';')[0]?.split('=')[1];
+    return `${e.receivedAt}→${e.answeredAt ?? '…'} ${describeExchange(e)} sent:${cut(requestCookie(e, SESSION_COOKIE))} set:${cut(set)}`;
+  });
+  const closings = world.gw.logs.filter((line) => line.includes('closing a WebSocket'));
+  return [...lines, `denials: ${JSON.stringify(world.denials())}`, `sockets closed: ${closings.join(' ') || 'none'}`].join('\n');
+}
+
 /** What each frame shows and which service worker it has: printed when the frames do not get ready. */
 async function describeFrames(tab: EngineTab): Promise<string> {
   const lines = [`host events: ${JSON.stringify((await hostState(tab).catch(() => undefined))?.events ?? 'unreachable')}`];
@@ -231,7 +246,11 @@ for (const run of RUNS) {
             assert.doesNotMatch(payroll.body, /"response"|Salary|payroll-table/, 'no callback output in the refusal');
 
             // The live app: its page and its socket were served to alice, and the socket streams.
-            assert.equal(await frameText(tab, 'live', '#socket-user', /^(?!unknown$)/), 'alice', 'the socket handshake carried alice');
+            const socketUser = await frameText(tab, 'live', '#socket-user', /^(?!unknown$)/).catch(async (error: Error) => {
+              const state = await tab.evalInFrame<string>('live', text('#state')).catch(() => 'unreachable');
+              throw new Error(`${error.message}\nthe live socket: ${state}\n${sessionCourse(world, exchangeMark)}`);
+            });
+            assert.equal(socketUser, 'alice', 'the socket handshake carried alice');
             assert.equal(await tab.evalInFrame('live', text('#user')), 'alice');
             await tab.waitUntil(`Number(${text('#count')}) >= 2`, 15_000, 'live');
             assert.equal(await tab.evalInFrame('live', text('#state')), 'open');
@@ -355,7 +374,8 @@ for (const run of RUNS) {
             assert.deepEqual(world.denials().slice(denialMark), [], 'the gateway refused nothing during the run');
             assert.deepEqual(eventTypes(state), { app: ['ready'], live: ['ready'] }, 'no error, sign-out or forbidden');
             // The live socket kept streaming through the renewals (a point every 500 ms).
-            assert.equal(await tab.evalInFrame('live', text('#state')), 'open', 'the live socket is still open');
+            const liveState = await tab.evalInFrame<string>('live', text('#state'));
+            assert.equal(liveState, 'open', `the live socket is still open:\n${sessionCourse(world, exchangeMark)}`);
             const points = Number(await tab.evalInFrame('live', text('#count'))) - pointsBefore;
             assert.ok(points >= 2 * SHORT_TTL_SECONDS, `the live socket delivered ${points} points meanwhile`);
             assert.deepEqual(exchanges.filter((e) => e.upgrade).map(describeExchange), [], 'on the same socket');
@@ -387,6 +407,7 @@ for (const run of RUNS) {
             ws.onmessage = (e) => { clearTimeout(timer); ws.close(1000); resolve(String(e.data)); };
             ws.onclose = (e) => { clearTimeout(timer); resolve('closed ' + e.code); };
           })`);
+          assert.ok(hello.startsWith('{'), `the socket was accepted (${hello}):\n${sessionCourse(world, Math.max(0, exchangeMark - 40))}`);
           assert.deepEqual(JSON.parse(hello), { type: 'hello', user: 'alice' }, 'the upstream handshake carried X-Forwarded-User');
           const [upgrade, ...more] = world.proxy.exchanges.slice(exchangeMark).filter((e) => e.upgrade);
           assert.equal(more.length, 0);

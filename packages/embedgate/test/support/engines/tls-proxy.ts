@@ -28,6 +28,8 @@ export interface ProxiedExchange {
   status?: number;
   /** The gateway's response headers (lower-case names); set-cookie is always an array. */
   responseHeaders?: IncomingHttpHeaders;
+  /** When the request reached the proxy (Date.now()). */
+  receivedAt: number;
   /** When the response head came back (Date.now()). */
   answeredAt?: number;
   /**
@@ -105,7 +107,7 @@ export async function startTlsProxy(tls: TestTls, gatewayPort: number, options: 
     const url = req.url ?? '/';
     const exchange: ProxiedExchange = {
       seq: exchanges.length, method: req.method ?? 'GET', url, path: url.split('?')[0] ?? url,
-      requestHeaders: req.headers, upgrade,
+      requestHeaders: req.headers, upgrade, receivedAt: Date.now(),
     };
     exchanges.push(exchange);
     return exchange;
