@@ -1,7 +1,8 @@
 // Embed sessions as framed apps keep them: made by POST /_embedgate/session (the gateway's own Origin and a bearer),
 // renewed with a fresher token before they end, some ended and replaced (users leaving and coming). Cookie sessions
-// and worker-mode handles. A session is taken out of use and its requests in flight are awaited before it is renewed
-// or ended: a replaced cookie stops working at once, and the soak must not count that race as a failure.
+// and worker-mode handles. A session stays in use while it is renewed (the replaced value still serves requests on
+// their way); it is taken out of use and its requests in flight are awaited before it is ended: an ended cookie stops
+// working at once, and the soak must not count that race as a failure.
 import { nowSeconds, type TokenSource } from './tokens.js';
 
 const SESSION_COOKIE = '__Host-embedgate';
@@ -25,8 +26,10 @@ export class EmbedSession {
   value = '';
   expiresAt = 0;
   inflight = 0;
-  /** Taken out of use (being renewed or ended). */
+  /** Taken out of use (being ended). */
   busy = false;
+  /** Being renewed (still in use). */
+  renewing = false;
   /** Counts the times the session was ended and replaced by a new one (WebSockets of the old one are closed). */
   generation = 0;
   private drained: (() => void) | undefined;
@@ -110,8 +113,7 @@ export class SessionPool {
   }
 
   private async renew(session: EmbedSession): Promise<void> {
-    session.busy = true;
-    await session.drain();
+    session.renewing = true;
     await session.tokens.refresh();
     try {
       const renewed = await this.post(session, session.headers());
@@ -121,13 +123,13 @@ export class SessionPool {
     } catch (error) {
       this.fail((error as Error).message);
     } finally {
-      session.busy = false;
+      session.renewing = false;
     }
   }
 
   /** Ends one cookie session (DELETE, as a frame that is closed) and makes a new one in its place. */
   private async churn(): Promise<void> {
-    const session = this.sessions.find((s) => s.kind === 'cookie' && !s.busy);
+    const session = this.sessions.find((s) => s.kind === 'cookie' && !s.busy && !s.renewing);
     if (session === undefined) return;
     session.busy = true;
     await session.drain();

@@ -117,6 +117,20 @@ async function assertDeadCookie(value: string, what: string): Promise<void> {
   assert.doesNotMatch(await probe.text(), /expires_at/, `${what}: the session probe`);
 }
 
+/**
+ * A value a renewal replaced moments ago: app requests and WebSocket handshakes already on their way with it are served
+ * as the renewed session, but the session probe reports no session behind it (the frame must use the new cookie).
+ */
+async function assertReplacedCookie(value: string, what: string): Promise<void> {
+  upstream.clear();
+  const response = await withCookie('/sales/', value);
+  assert.equal(response.status, 200, what);
+  await response.arrayBuffer();
+  assert.equal(upstream.last()?.headers['x-forwarded-user'], 'user-1', `${what}: as the same user`);
+  const probe = await withCookie('/_embedgate/session', value, { headers: { 'sec-fetch-site': 'same-origin' } });
+  assert.equal(probe.status, 401, `${what}: the session probe`);
+}
+
 async function assertLiveCookie(value: string, what: string): Promise<void> {
   const response = await withCookie('/sales/', value);
   assert.equal(response.status, 200, what);
@@ -366,20 +380,30 @@ describe('89 session fixation', () => {
     }
   });
 
-  it('89: renewal (a valid cookie and a fresh token) rotates the value and the old cookie stops working at once', async () => {
+  it('89: renewal (a valid cookie and a fresh token) rotates the value; the old one serves only requests already on their way, and dies with the chain', async () => {
     const first = await newSession();
     const fresh = await tokenFor({ exp: nowSeconds() + 500 });
     const renewed = await newSession(fresh, cookieHeader(first.value));
     assert.notEqual(renewed.value, first.value);
-    await assertDeadCookie(first.value, 'old cookie after renewal');
     await assertLiveCookie(renewed.value, 'renewed cookie');
     assert.ok(renewed.expiresAt <= nowSeconds() + 500);
-    // The old value authenticates nothing; a renewal that still sends it (another frame's, at the same moment)
-    // continues the same chain: it replaces the renewed session instead of starting a second one.
+    // What another frame sent before the renewal's answer reached the browser (a callback, a WebSocket handshake) is
+    // served as the renewed session, for 30 s at most: not refused because of a renewal it could not know of.
+    await assertReplacedCookie(first.value, 'a request with the old cookie, just after the renewal');
+    const ws = await openedWs({ cookie: cookieHeader(first.value), origin: gwOrigin });
+    // A renewal that still sends it (another frame's, at the same moment) continues the same chain: it replaces the
+    // renewed session instead of starting a second one.
     const late = await newSession(await tokenFor({ exp: nowSeconds() + 560 }), cookieHeader(first.value));
-    await assertDeadCookie(renewed.value, 'the renewed cookie, replaced in turn by the late renewal');
     await assertLiveCookie(late.value, 'the late renewal\'s cookie');
-    await assertDeadCookie(first.value, 'the first cookie, still');
+    await assertReplacedCookie(renewed.value, 'the renewed cookie, replaced in turn by the late renewal');
+    await assertReplacedCookie(first.value, 'the first cookie, still');
+    // Ending the chain (sign-out) ends every value of it at once, and the socket opened with the old one.
+    const closed = once(ws, 'close');
+    assert.equal((await deleteSession(late.value)).status, 204);
+    assert.equal(((await closed) as [number])[0], 1008);
+    for (const [value, what] of [[first.value, 'the first cookie'], [renewed.value, 'the renewed cookie'], [late.value, 'the latest cookie']]) {
+      await assertDeadCookie(value as string, `${what as string} after DELETE`);
+    }
   });
 });
 
@@ -581,10 +605,12 @@ describe('WebSockets with the session cookie', () => {
     ]);
     assert.deepEqual([one.status, two.status], [200, 200]);
     const values = [onlySessionCookie(one).value, onlySessionCookie(two).value];
-    const live = [];
-    for (const each of values) live.push((await withCookie('/sales/', each)).status);
-    assert.deepEqual(live.sort(), [200, 401], 'one chain: the later renewal replaced the earlier one');
-    const latest = values[live.indexOf(200)] as string;
+    const current = [];
+    for (const each of values) {
+      current.push((await withCookie('/_embedgate/session', each, { headers: { 'sec-fetch-site': 'same-origin' } })).status);
+    }
+    assert.deepEqual([...current].sort(), [200, 401], 'one chain: the later renewal replaced the earlier one');
+    const latest = values[current.indexOf(200)] as string;
     assert.equal(await echo(ws, 'after both renewals'), 'after both renewals');
     const closed = once(ws, 'close');
     assert.equal((await deleteSession(latest)).status, 204);

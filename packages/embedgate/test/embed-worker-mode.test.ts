@@ -191,7 +191,7 @@ describe('the worker\'s session handle', () => {
     assert.equal((await auto.gw.fetch('/_embedgate/session', { headers: { cookie: `${COOKIE}=${cookie}` } })).status, 403, 'not from the frame: no answer');
   });
 
-  it('89, 92: renewing through the handle issues a new one and the old one dies; DELETE through it ends the session', async () => {
+  it('89, 92: renewing through the handle issues a new one, the old one serving only what was on its way; DELETE through it ends both', async () => {
     const first = await workerSession();
     // The same token again gives the session nothing new: it is kept, handle and all.
     const same = await post(auto, { path: '/sales/', handle: true }, { headers: { [HANDLE]: first } });
@@ -200,11 +200,15 @@ describe('the worker\'s session handle', () => {
     const renewed = await post(auto, { path: '/sales/', handle: true }, { headers: { [HANDLE]: first }, token: fresh });
     const { handle: second } = (await renewed.json()) as { handle: string };
     assert.notEqual(second, first);
-    assert.equal((await withHandle(auto, '/sales/', first)).status, 401, 'the old handle is dead');
+    assert.equal((await withHandle(auto, '/sales/', first)).status, 200, 'a request the worker sent with the old handle before the answer');
+    assert.equal((await withHandle(auto, '/ops/', first)).status, 401, 'the old handle stands for its own app\'s session only');
+    assert.equal((await auto.gw.fetch('/_embedgate/session', { headers: { 'sec-fetch-site': 'same-origin', [HANDLE]: first } })).status, 401,
+      'the session probe reports no session behind the old handle');
     assert.equal((await withHandle(auto, '/sales/', second)).status, 200);
     const ended = await auto.gw.fetch('/_embedgate/session', { method: 'DELETE', headers: { origin: auto.origin, [HANDLE]: second } });
     assert.equal(ended.status, 204);
     assert.equal((await withHandle(auto, '/sales/', second)).status, 401, 'replayed after DELETE');
+    assert.equal((await withHandle(auto, '/sales/', first)).status, 401, 'the old handle, after DELETE');
   });
 
   it('a state-changing request with the handle needs no Origin check (no other site can send the header), and one with a forged handle is refused', async () => {

@@ -11,7 +11,7 @@ import { MemorySessionStore } from '../src/sessions/memory.js';
 import { RedisSessionStore } from '../src/sessions/redis.js';
 import { SqliteSessionStore } from '../src/sessions/sqlite.js';
 import type { SessionEndEvent, SessionRecord, SessionStore } from '../src/sessions/types.js';
-import { Sessions } from '../src/sessions/sessions.js';
+import { Sessions, SUCCESSOR_POINTER_SECONDS } from '../src/sessions/sessions.js';
 import type { Identity } from '../src/identity/identity.js';
 import { eventually } from './support/gateway.js';
 import { startRedis, type RunningRedis } from './support/redis.js';
@@ -213,15 +213,28 @@ describe('sessions read again only when the store changed', () => {
     }
   });
 
-  it('memory: a session found once is served again, an ended or replaced one is not, and an expired one never', async () => {
+  it('memory: a session found once is served again; a replaced one leads to its successor until its pointer ends, an ended one is not, an expired one never', async () => {
     const store = new MemorySessionStore();
     const sessions = new Sessions(store, 300);
     const made = await sessions.create(identity('ana'));
     const found = await sessions.find(made.cookieValue);
     assert.equal(await sessions.find(made.cookieValue), found);
     const renewed = await sessions.renew(made.id, { ...identity('ana'), expiresAt: Math.floor(Date.now() / 1000) + 600 });
-    assert.equal(await sessions.find(made.cookieValue), undefined, 'the replaced value is dead at once');
+    assert.equal((await sessions.find(made.cookieValue))?.id, renewed.id, 'the replaced value stands for the renewed session');
     assert.equal((await sessions.find(renewed.cookieValue))?.identity.subject, 'ana');
+    const pointer = await store.get(made.id);
+    assert.equal(pointer?.replacedBy, renewed.id);
+    assert.ok((pointer?.expiresAt ?? Infinity) <= Math.floor(Date.now() / 1000) + SUCCESSOR_POINTER_SECONDS, 'the pointer lives 30 s at most');
+    // Its 30 s gone by (the pointer's end moved to now): the replaced value is no session, the renewed one still is.
+    await store.put({ ...(pointer as SessionRecord), expiresAt: Math.floor(Date.now() / 1000) });
+    assert.equal(await sessions.find(made.cookieValue), undefined, 'the replaced value, once its pointer has ended');
+    assert.equal((await sessions.find(renewed.cookieValue))?.id, renewed.id);
+    // Ending the chain ends every value of it at once.
+    const again = await sessions.renew(renewed.id, { ...identity('ana'), expiresAt: Math.floor(Date.now() / 1000) + 700 });
+    assert.equal((await sessions.find(renewed.cookieValue))?.id, again.id);
+    await sessions.end(again.id);
+    assert.equal(await sessions.find(renewed.cookieValue), undefined, 'the replaced value, once the chain has ended');
+    assert.equal(await sessions.find(again.cookieValue), undefined);
     const short = await sessions.create({ ...identity('cy'), expiresAt: Math.floor(Date.now() / 1000) + 1 });
     assert.ok(await sessions.find(short.cookieValue) !== undefined);
     // The property under test is time passing: the session's exp goes by, with no change in the store.

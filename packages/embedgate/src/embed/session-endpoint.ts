@@ -84,12 +84,12 @@ interface PresentedSession {
 async function currentSession(req: IncomingMessage, sessions: Sessions): Promise<PresentedSession | undefined> {
   const handle = sessionHandleOf(req);
   if (handle !== undefined) {
-    const found = await sessions.findLatest(handle);
+    const found = await sessions.find(handle);
     return found?.record.app === undefined ? undefined : { session: found, value: handle };
   }
   const cookie = findSessionCookie(req.headers.cookie);
   if (cookie.kind !== 'one') return undefined;
-  const found = await sessions.findLatest(cookie.value);
+  const found = await sessions.find(cookie.value);
   return found === undefined || found.record.kind === 'login' || found.record.app !== undefined ? undefined : { session: found, value: cookie.value };
 }
 
@@ -179,7 +179,7 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   if (previous !== undefined && sessions.isCurrent(previous.session, previous.value) && !sessions.sameUser(previous.session, result.identity)) {
     await sessions.end(previous.session.id);
   }
-  // A new id on every renewal: the old cookie (or handle) stops working at once.
+  // A new id on every renewal: the old cookie (or handle) serves only requests already on their way, for 30 s at most.
   const created = previous === undefined ? await sessions.create(result.identity, app) : await sessions.renew(previous.session.id, result.identity, app);
   const lifetime = created.expiresAt - Math.floor(Date.now() / 1000);
   if (worker) return sendJson(res, 200, { expires_at: created.expiresAt, handle: created.cookieValue });

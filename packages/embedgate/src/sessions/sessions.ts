@@ -47,9 +47,11 @@ function sidOf(identity: Identity): string | undefined {
 }
 
 /**
- * How long a renewed session's record stays as a pointer to its successor. Frames that share one cookie renew on
- * their own timers: one that sends the cookie another has just replaced continues the same chain instead of starting
- * a second one (whose WebSockets no renewal would follow).
+ * How long a renewed session's record stays as a pointer to its successor (never past its own end). Until then the
+ * replaced value still authenticates, as the successor: requests the browser sent before the renewal's answer came
+ * back (another frame's callback, a WebSocket opened at that moment) are not refused. And frames that share one
+ * cookie renew on their own timers: one that sends the cookie another has just replaced continues the same chain
+ * instead of starting a second one (whose WebSockets no renewal would follow). Ending the chain ends it at once.
  */
 export const SUCCESSOR_POINTER_SECONDS = 30;
 /** A token that would extend a session by less than this (and carries the same roles) does not renew it. */
@@ -108,17 +110,21 @@ export class Sessions {
   }
 
   /**
-   * The live session of a cookie (or handle) value. An embed session read before is used again while the store says
-   * nothing has changed since (its change mark, which another process's revocation changes too) and it has not
-   * expired; login sessions, whose last use and tokens move, are always read.
+   * The live session of a cookie (or handle) value; for a value a renewal replaced less than
+   * SUCCESSOR_POINTER_SECONDS ago, the session that replaced it. An embed session read before is used again while the
+   * store says nothing has changed since (its change mark, which another process's revocation changes too) and it has
+   * not expired; login sessions, whose last use and tokens move, and replaced values are always read.
    */
   find(cookieValue: string): Promise<FoundSession | undefined> {
     if (!COOKIE_VALUE.test(cookieValue)) return Promise.resolve(undefined);
     const known = this.findKnown(cookieValue);
     if (known !== undefined) return Promise.resolve(known);
     const mark = this.store.changeMark?.();
-    return this.findById(sessionIdOf(cookieValue)).then((found) => {
+    const id = sessionIdOf(cookieValue);
+    return this.store.get(id).then((record) => {
       this.recent.delete(cookieValue);
+      if (record?.replacedBy !== undefined) return this.current(record.replacedBy);
+      const found = this.foundOf(id, record);
       if (mark !== undefined && found !== undefined && found.record.kind === undefined) {
         this.recent.set(cookieValue, { mark, found });
         if (this.recent.size > RECENT_SESSIONS) this.recent.delete(this.recent.keys().next().value as string);
@@ -137,8 +143,12 @@ export class Sessions {
     return kept.found;
   }
 
+  /** The session of an id, if it is live and has not been replaced. */
   async findById(id: string): Promise<FoundSession | undefined> {
-    const record = await this.store.get(id);
+    return this.foundOf(id, await this.store.get(id));
+  }
+
+  private foundOf(id: string, record: SessionRecord | undefined): FoundSession | undefined {
     if (record === undefined || record.replacedBy !== undefined) {
       this.identities.delete(id);
       return undefined;
@@ -180,15 +190,6 @@ export class Sessions {
     const ids = 'subject' in match ? await this.store.deleteBySubject(issuer, match.subject, match.only) : await this.store.deleteBySid(issuer, match.sid);
     await this.store.announce(ids.map((id) => ({ id })));
     return ids.length;
-  }
-
-  /**
-   * The live session a cookie (or handle) value leads to: its own, or — for a value another renewal has just replaced
-   * — the session at the end of that renewal chain. For renewing and ending sessions only: a replaced value
-   * authenticates no request.
-   */
-  findLatest(cookieValue: string): Promise<FoundSession | undefined> {
-    return COOKIE_VALUE.test(cookieValue) ? this.current(sessionIdOf(cookieValue)) : Promise.resolve(undefined);
   }
 
   /** The live session an id leads to: its own, or the end of its renewal chain; undefined once it has ended. */

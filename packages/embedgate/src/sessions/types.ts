@@ -31,8 +31,8 @@ export interface SessionRecord {
   /** A login session's refresh token, sealed with login.encryption_key. */
   secrets?: string;
   /**
-   * Set on a renewed embed session's record, kept a few seconds as a pointer to the session that replaced it: it
-   * authenticates nothing, but a renewal that still names it continues the same chain.
+   * Set on a renewed embed session's record, kept a few seconds as a pointer to the session that replaced it: the
+   * replaced value authenticates as that session meanwhile, and a renewal that still names it continues the chain.
    */
   replacedBy?: string;
 }
