@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import WebSocket from 'ws';
 import { eventually, startGateway, type RunningGateway } from './support/gateway.js';
@@ -373,6 +374,33 @@ describe('Dash callbacks', () => {
       assert.equal(await errorOf(response), error, what);
     }
     assert.equal(upstream.requests.length, 0);
+  });
+
+  it('an oversized body without Content-Length gets its 413 while it is still being sent; a client that leaves mid-body costs nothing', async () => {
+    upstream.clear();
+    // Chunked, 64 KB in 1 KB chunks: the limit holds while reading, and the answer arrives.
+    const pad = 'x'.repeat(1024);
+    const chunks = (async function* (): AsyncGenerator<string> {
+      yield callbackBody('graph.figure').slice(0, -1);
+      for (let i = 0; i < 64; i++) yield `,"pad${i}":"${pad}"`;
+      yield '}';
+    })();
+    const chunked = await gw.fetch(CALLBACK, {
+      method: 'POST', token: analyst, body: Readable.from(chunks), duplex: 'half', headers: { 'content-type': 'application/json' },
+    } as RequestInit);
+    assert.equal(chunked.status, 413);
+    assert.equal(await errorOf(chunked), 'body_too_large');
+    // A client that sends the head and half the body, then goes: the next callback is served as usual.
+    const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+    await once(socket, 'connect');
+    const logged = gw.logs.length;
+    const head = [`POST ${CALLBACK} HTTP/1.1`, `Host: ${new URL(gw.url).host}`, `Authorization: Bearer ${analyst}`,
+      'Content-Type: application/json', 'Content-Length: 400', '', '{"output":"graph.figure"'].join('\r\n');
+    await new Promise((resolve) => socket.write(head, resolve));
+    socket.destroy();
+    await eventually(() => gw.logs.slice(logged).some((line) => line.includes('"reason":"incomplete_body"')), 5000);
+    assert.equal((await postCallback(callbackBody('graph.figure'), analyst)).status, 200);
+    assert.equal(upstream.requests.length, 1, 'only the whole callback reached the app');
   });
 
   it('passes an allowed callback body to the app byte for byte', async () => {
