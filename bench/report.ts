@@ -42,7 +42,8 @@ function httpLines(http: NonNullable<Results['http']>, timing: Results['timing']
     `HTTP on loopback, GET /sales/api/data.json (${http.upstream === 'nginx' ? 'nginx' : 'a Node server'} upstream, small JSON).`,
     `Peak: ${timing.peakConnections} connections, best of ${timing.peakRounds} interleaved ${timing.peakSeconds} s rounds. Latency: autocannon overallRate `
       + `${int(http.rate)} req/s (half the bare proxy's peak) over ${timing.rateConnections} connections in ${RATE_INSTANCES} staggered instances, `
-      + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds${paired ? ', each run next to a run of the bare proxy' : ''}.`,
+      + `lowest p99 of ${timing.rateRounds} interleaved ${timing.rateSeconds} s rounds after a ${timing.warmupSeconds} s run of each at the rate`
+      + `${paired ? ', each run next to a run of the bare proxy' : ''}.`,
     '',
     `${'configuration'.padEnd(38)} ${pad('peak req/s', 10)} ${pad('× bare', 7)} ${pad('× Expr.', 7)} ${pad('CPU µs', 7)} ${pad('p50 ms', 7)} ${pad('p99 ms', 7)} ${pad('p99 +bare', 9)} ${pad('at rate', 8)}`,
   ];
