@@ -118,8 +118,8 @@ const timeline = (exchanges: ProxiedExchange[]): string => exchanges.map((e) => 
 
 /**
  * The session's course since an exchange mark, for a failed socket step: each session POST (with the cookie it set),
- * WebSocket ticket request and upgrade (with the cookie it sent), by when the proxy received them; then the gateway's denials and the sockets
- * it closed. Cookie values are cut to 8 characters.
+ * WebSocket ticket request and upgrade (with the cookie it sent), by when the proxy received them; then the gateway's
+ * denials and the sockets it closed. Cookie values are cut to 8 characters.
  */
 function sessionCourse(world: EmbedWorld, exchangeMark: number): string {
   const cut = (value: string | undefined): string => (value === undefined ? '-' : value.slice(0, 8));

@@ -136,7 +136,8 @@ export async function handleSessionRequest(req: IncomingMessage, res: ServerResp
   }
   if (req.method === 'GET') {
     const live = await currentSession(req, sessions);
-    // A value another renewal replaced leads to its successor only to renew or end it: it is no session to report.
+    // A value another renewal replaced still serves requests already on their way, but it is no session to report:
+    // the frame is to use the new one.
     return live === undefined || !sessions.isCurrent(live.session, live.value)
       ? deny({ status: 401, error: 'missing_token', message: 'This request carries no live embed session.' })
       : sendJson(res, 200, { expires_at: live.session.record.expiresAt });
